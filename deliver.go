@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sendmailPath is searched for a delivery command given without a slash.
+// inetd starts its servers with no PATH at all, so mppd never relies on one.
+const sendmailPath = "/usr/sbin:/usr/bin:/sbin:/bin"
+
+// sendmailEnv is the whole environment of the delivery command: nothing of
+// mppd's own (LISTEN_FDS, REMOTE_ADDR, ...) leaks into it.
+var sendmailEnv = []string{"PATH=" + sendmailPath}
+
+// maxSendmailOutput bounds what is kept of the delivery command's output
+// for the log.
+const maxSendmailOutput = 4 << 10
+
+// sendmail delivers by running a sendmail-compatible command with the
+// message on its standard input (RFC 1204 §3.5: hand it to the host's mail
+// system at once; retries and bounces are the mail system's business).
+type sendmail struct {
+	argv    []string // command and its own arguments, from -sendmail
+	timeout time.Duration
+}
+
+// newSendmail parses the -sendmail flag: a command and arguments split at
+// white space (no shell is involved, so nothing in it is interpreted).
+func newSendmail(cmdline string, timeout time.Duration) (*sendmail, error) {
+	argv := strings.Fields(cmdline)
+	if len(argv) == 0 {
+		return nil, errors.New("-sendmail: empty command")
+	}
+	if !strings.Contains(argv[0], "/") {
+		for _, dir := range filepath.SplitList(sendmailPath) {
+			if p := filepath.Join(dir, argv[0]); isExecutable(p) {
+				argv[0] = p
+				break
+			}
+		}
+	}
+	if !filepath.IsAbs(argv[0]) {
+		return nil, fmt.Errorf("-sendmail: %s: not found in %s; give an absolute path", argv[0], sendmailPath)
+	}
+	return &sendmail{argv: argv, timeout: timeout}, nil
+}
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+// args is the delivery command line for a message from user: the
+// administrator's command, then "-f USER" as two words. USER has passed
+// checkUserName (no leading "-", no spaces), and being a separate argument
+// it cannot carry options of its own.
+func (d *sendmail) args(user string) []string {
+	return append(append([]string(nil), d.argv...), "-f", user)
+}
+
+// Deliver runs the command with msg, already complete, as its standard input:
+// the command reads the spool file itself, and sees the message only after
+// its final dot has arrived. The message counts as taken only if the command
+// exits 0 (sendmail(8): queued); anything else is a 451 and the log gets the
+// command's own words.
+func (d *sendmail) Deliver(ctx context.Context, env Envelope, msg *os.File) error {
+	if d.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.timeout)
+		defer cancel()
+	}
+	argv := d.args(env.User)
+	var out limitedBuffer
+	out.max = maxSendmailOutput
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin = msg
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.Env = sendmailEnv
+	cmd.Dir = "/"
+	// Its own process group, so a timeout kills what it started too
+	// (Postfix's sendmail runs postdrop).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A child that outlives the command and keeps its output open must not
+	// hold the session forever.
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return tempError("Local error encountered: mail system unavailable, try again later", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return tempError("Local error encountered: mail system did not answer in time, try again later",
+			fmt.Errorf("%s: killed after %v: %w; output: %q", argv[0], d.timeout, ctx.Err(), out.String()))
+	}
+	if err != nil {
+		return tempError("Local error encountered: mail system did not accept the message, try again later",
+			fmt.Errorf("%s: %v; output: %q", argv[0], err, out.String()))
+	}
+	return nil
+}
+
+// limitedBuffer keeps the first max bytes written to it and drops the rest,
+// without ever failing the writer.
+type limitedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		if len(p) > room {
+			b.Buffer.Write(p[:room])
+		} else {
+			b.Buffer.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	return strings.TrimSpace(b.Buffer.String())
+}
+
+// createSpool opens a file for one message text that has no name: nothing is
+// left on disk if mppd is killed, and nobody else can open it. O_TMPFILE
+// where the file system has it, else a named file unlinked at once.
+func createSpool(dir string) (*os.File, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		return os.NewFile(uintptr(fd), filepath.Join(dir, "(mppd spool)")), nil
+	}
+	f, err := os.CreateTemp(dir, "mppd-spool-*")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Remove(f.Name()); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}

@@ -1,0 +1,261 @@
+// Command mppd is a Message Posting Protocol server (RFC 1204): a client
+// proves who its user is with USER and PASS, then hands over mail with DATA,
+// which mppd gives to the host's mail system under that identity only.
+//
+// It runs one session per process, started by inetd, xinetd or a systemd
+// socket unit, or serves a port itself with -listen. See mppd(8).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; else it
+// comes from the module's build information.
+var version = ""
+
+// Exit statuses, from sysexits(3) as mail programs use them.
+const (
+	exitOK     = 0
+	exitUsage  = 64 // EX_USAGE: bad flags
+	exitOSErr  = 71 // EX_OSERR: cannot get the connection or listen
+	exitConfig = 78 // EX_CONFIG: a flag's value cannot work
+)
+
+type options struct {
+	// Passwords and delivery
+	passwd          string
+	sendmail        string
+	deliveryTimeout time.Duration
+	spoolDir        string
+	hostname        string
+
+	// Limits (RFC 1204 §3.3 asks for the idle timeout; the rest bound what a
+	// client can make a session cost)
+	idleTimeout    time.Duration
+	sessionTimeout time.Duration
+	maxMessage     int64
+	maxLine        int
+	maxErrors      int
+	failDelay      time.Duration
+
+	// Activation and logging
+	listen      string
+	maxSessions int
+	logTarget   string
+	showVersion bool
+}
+
+func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("mppd", flag.ContinueOnError)
+	fs.SetOutput(out)
+
+	fs.StringVar(&o.passwd, "passwd", "/etc/shadow", "password `file`: /etc/shadow format, or name:hash lines")
+	fs.StringVar(&o.sendmail, "sendmail", "/usr/sbin/sendmail -t -oi", "delivery `command` and arguments; mppd adds -f USER")
+	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", 2*time.Minute, "kill the delivery command after this `duration` and answer 451")
+	fs.StringVar(&o.spoolDir, "spool-dir", os.TempDir(), "`directory` for message texts until their final dot (unlinked files)")
+	fs.StringVar(&o.hostname, "hostname", "", "`name` in the greeting (default: the host name)")
+
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "end a session idle this long (`duration`)")
+	fs.DurationVar(&o.sessionTimeout, "session-timeout", 30*time.Minute, "end any session after this `duration`; 0: no limit")
+	fs.Int64Var(&o.maxMessage, "max-message-size", 10240000, "largest message in `bytes` (Postfix's default); 0: no limit")
+	fs.IntVar(&o.maxLine, "max-line-length", 2048, "longest command line in `bytes`, CRLF included")
+	fs.IntVar(&o.maxErrors, "max-errors", 10, "end a session after this many refused commands (`count`)")
+	fs.DurationVar(&o.failDelay, "fail-delay", 2*time.Second, "pause before answering a failed PASS (`duration`)")
+
+	fs.StringVar(&o.listen, "listen", "", "serve `address` (host:port) as a standalone server instead of one inherited connection")
+	fs.IntVar(&o.maxSessions, "max-sessions", 100, "concurrent sessions of a -listen or Accept=no server (`count`)")
+	fs.StringVar(&o.logTarget, "log", logAuto, "log `target`: auto, journal, syslog, stderr or none")
+	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: mppd [flags]\n\n"+
+			"Message Posting Protocol server (RFC 1204). Serves one connection given by\n"+
+			"inetd, xinetd or systemd (fd 0, or fd 3 with LISTEN_FDS), stdin/stdout, or\n"+
+			"a port with -listen. See mppd(8).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	// Under inetd and xinetd fd 2 is the client's connection: nothing may be
+	// written there, not even a usage message.
+	stderrFree := !isSocket(2)
+	var diag io.Writer = io.Discard
+	if stderrFree {
+		diag = os.Stderr
+	}
+	var o options
+	fs := newFlagSet(&o, diag)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(diag, "mppd: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if o.showVersion {
+		fmt.Println("mppd", mppdVersion())
+		return exitOK
+	}
+
+	log, logUsed, err := newLogger(o.logTarget, stderrFree)
+	if err != nil {
+		fmt.Fprintln(diag, "mppd:", err)
+		return exitConfig
+	}
+	cfg, err := o.config(log)
+	if err != nil {
+		log.WithError(err).Error("bad configuration")
+		fmt.Fprintln(diag, "mppd:", err)
+		return exitConfig
+	}
+
+	st, err := activate(o.listen)
+	if err != nil {
+		log.WithError(err).Error("cannot get a connection")
+		fmt.Fprintln(diag, "mppd:", err)
+		return exitOSErr
+	}
+	closeInheritedFDs()
+	if st.conn != nil {
+		log.WithFields(logrus.Fields{"mode": st.mode, "log": logUsed}).Debug("session start")
+		Serve(cfg, st.conn, st.peer)
+		return exitOK
+	}
+	log.WithFields(logrus.Fields{"mode": st.mode, "version": mppdVersion()}).Info("listening")
+	for _, l := range st.listeners {
+		log.WithField("address", l.Addr().String()).Info("listening on")
+		if o.listen != "" {
+			fmt.Fprintf(diag, "mppd: listening on %s\n", l.Addr())
+		}
+	}
+	serveListeners(cfg, st.listeners, o.maxSessions)
+	return exitOK
+}
+
+// config checks the options and builds what sessions share.
+func (o *options) config(log *logrus.Logger) (*Config, error) {
+	if o.hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			h = "localhost"
+		}
+		o.hostname = h
+	}
+	if o.maxLine < 64 {
+		return nil, fmt.Errorf("-max-line-length %d: at least 64", o.maxLine)
+	}
+	if o.maxMessage < 0 || o.maxErrors < 0 || o.maxSessions < 1 {
+		return nil, errors.New("-max-message-size, -max-errors and -max-sessions may not be negative")
+	}
+	sm, err := newSendmail(o.sendmail, o.deliveryTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Config{
+		Hostname:       o.hostname,
+		Auth:           &shadowAuth{path: o.passwd},
+		Deliver:        sm,
+		SpoolDir:       o.spoolDir,
+		MaxLine:        o.maxLine,
+		MaxMessage:     o.maxMessage,
+		IdleTimeout:    o.idleTimeout,
+		SessionTimeout: o.sessionTimeout,
+		WriteTimeout:   o.idleTimeout,
+		MaxErrors:      o.maxErrors,
+		FailDelay:      o.failDelay,
+		Log:            log,
+	}, nil
+}
+
+// serveListeners accepts on every listener and runs each session in its own
+// goroutine, with the same code as a single inherited connection. SIGTERM or
+// SIGINT stop accepting; sessions under way are given time to finish.
+func serveListeners(cfg *Config, listeners []net.Listener, maxSessions int) {
+	slots := make(chan struct{}, maxSessions)
+	var wg sync.WaitGroup
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		sig := <-stop
+		cfg.Log.WithField("signal", sig.String()).Info("stopping: no new sessions")
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	var accepting sync.WaitGroup
+	for _, l := range listeners {
+		accepting.Add(1)
+		go func(l net.Listener) {
+			defer accepting.Done()
+			acceptLoop(cfg, l, slots, &wg)
+		}(l)
+	}
+	accepting.Wait()
+	wg.Wait()
+}
+
+func acceptLoop(cfg *Config, l net.Listener, slots chan struct{}, wg *sync.WaitGroup) {
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and the like: wait and try again, as net/http does.
+			cfg.Log.WithError(err).Warn("accept failed")
+			time.Sleep(backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		select {
+		case slots <- struct{}{}:
+		default:
+			cfg.Log.WithField("rip", peerAddr(c)).Warn("refused: too many sessions")
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(c, fmt.Sprintf("%03d Too many sessions, try again later\r\n", codeLocalError))
+			c.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			defer c.Close()
+			Serve(cfg, c, peerAddr(c))
+		}()
+	}
+}
+
+func mppdVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

@@ -1,0 +1,506 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Conn is one client connection: a net.Conn, or stdin/stdout wrapped by
+// newPipeConn when they are not a socket.
+type Conn interface {
+	io.Reader
+	io.Writer
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
+// Authenticator checks a name and password. It returns nil when the password
+// is right, and otherwise a *replyError: 530 when the user may not post
+// (wrong password, unknown or locked user: the client cannot tell which), 451
+// when the check could not be made.
+type Authenticator interface {
+	Authenticate(ctx context.Context, user, password string) error
+}
+
+// Envelope is what the session knows about a message besides its text.
+type Envelope struct {
+	User      string // the name proven by USER and PASS
+	Peer      string // client address, for logs and trace headers
+	SessionID string // also in every log line of the session
+	Size      int64  // bytes of text in the spool
+}
+
+// Deliverer hands one complete message to the mail system. It returns nil
+// only when the mail system has taken responsibility for the message
+// (RFC 1204 §2.3: 250 means queued); otherwise a *replyError (451).
+type Deliverer interface {
+	Deliver(ctx context.Context, env Envelope, msg *os.File) error
+}
+
+// Config is everything a session needs; it is shared by all sessions of a
+// process and never modified after start-up.
+type Config struct {
+	Hostname       string
+	Auth           Authenticator
+	Deliver        Deliverer
+	SpoolDir       string        // where message texts wait for the final dot
+	MaxLine        int           // command line limit in bytes, CRLF included
+	MaxMessage     int64         // message size limit in bytes; 0: none
+	IdleTimeout    time.Duration // RFC 1204 §3.3: end sessions idle too long
+	SessionTimeout time.Duration // whole-session limit
+	WriteTimeout   time.Duration // a client that stops reading replies
+	MaxErrors      int           // protocol errors before the session is ended
+	FailDelay      time.Duration // pause before a 530, to slow guessing
+	Log            *logrus.Logger
+}
+
+// sessionState says which commands RFC 1204 §2.3 allows next. A command is
+// allowed "right after" another; NOOP, and commands answered 500 or 503,
+// change nothing, so they never break such a chain (MPP-SPEC, "What the RFC
+// leaves open").
+type sessionState int
+
+const (
+	stateStart           sessionState = iota // nothing yet: USER
+	stateUserRejected                        // last USER got 501: USER again
+	stateAwaitingPass                        // last USER got 250: PASS
+	statePassRejected                        // last PASS got 501: PASS again
+	stateAuthFailed                          // a PASS got 530: only NOOP and QUIT, ever
+	stateAuthenticated                       // PASS got 250: DATA
+	stateMessageAccepted                     // a text got 250: USER or DATA
+	stateMessageFailed                       // a text got 451: DATA again (MPP-SPEC)
+)
+
+var stateNames = [...]string{"start", "user-rejected", "awaiting-pass", "pass-rejected",
+	"auth-failed", "authenticated", "message-accepted", "message-failed"}
+
+func (s sessionState) String() string { return stateNames[s] }
+
+// maxUserLen bounds user names; real ones are far shorter (Linux: 32).
+const maxUserLen = 256
+
+// errEndSession is returned by a handler whose reply must be the last.
+var errEndSession = errors.New("end of session")
+
+type session struct {
+	cfg   *Config
+	conn  Conn
+	r     *bufio.Reader
+	w     *bufio.Writer
+	log   *logrus.Entry
+	id    string
+	peer  string
+	start time.Time
+	end   time.Time // session time limit
+
+	state         sessionState
+	user          string // from the last USER that got 250
+	authUser      string // the user proven by PASS; "" until then
+	internalError bool   // a local error happened: NOOP says 451 (RFC 1204 §2.3)
+	errors        int    // replies 500, 501, 503, 530, counted against MaxErrors
+	closed        bool   // the connection failed inside a handler: no more replies
+
+	// for the log line that sums up the session
+	messages int
+	bytes    int64
+	result   string
+}
+
+// command is a handler: it gets the argument (everything after the one
+// space after the command word, MPP-SPEC) and whether there was one, and
+// returns the reply.
+type command func(s *session, arg string, hasArg bool) (int, string)
+
+var commands = map[string]command{
+	"USER": (*session).cmdUSER,
+	"PASS": (*session).cmdPASS,
+	"DATA": (*session).cmdDATA,
+	"NOOP": (*session).cmdNOOP,
+	"QUIT": (*session).cmdQUIT,
+}
+
+// Serve runs one MPP session on conn until QUIT, end of input, a timeout or a
+// limit. It never panics and never writes anything but replies on conn.
+func Serve(cfg *Config, conn Conn, peer string) {
+	s := &session{
+		cfg:   cfg,
+		conn:  conn,
+		w:     bufio.NewWriterSize(conn, 4<<10),
+		id:    newSessionID(),
+		peer:  peer,
+		start: time.Now(),
+	}
+	if cfg.SessionTimeout > 0 {
+		s.end = s.start.Add(cfg.SessionTimeout)
+	}
+	s.r = bufio.NewReaderSize(readerWithDeadline{conn: conn, idle: cfg.IdleTimeout, end: s.end}, 64<<10)
+	s.log = cfg.Log.WithFields(logrus.Fields{"session": s.id, "rip": peer})
+	s.run()
+	fields := logrus.Fields{"result": s.result, "messages": s.messages, "bytes": s.bytes,
+		"duration": time.Since(s.start).Round(time.Millisecond).String()}
+	if u := s.loggedUser(); u != "" {
+		fields["user"] = u
+	}
+	s.log.WithFields(fields).Info("session ended")
+}
+
+// loggedUser is the name to put in the log: the proven one, else the claimed one.
+func (s *session) loggedUser() string {
+	if s.authUser != "" {
+		return s.authUser
+	}
+	return s.user
+}
+
+func (s *session) run() {
+	defer func() {
+		// A bug must never put a trace on the connection (or kill the other
+		// sessions of a -listen server): it becomes a 451 and a log line.
+		if p := recover(); p != nil {
+			s.log.WithField("panic", fmt.Sprint(p)).Error("internal error: " + strings.ReplaceAll(string(debug.Stack()), "\n", " | "))
+			s.reply(codeLocalError, "Local error encountered, closing connection")
+			s.result = "internal-error"
+		}
+	}()
+	s.result = "disconnected"
+	if err := s.reply(codeReady, s.cfg.Hostname+" Message Posting Service Ready"); err != nil {
+		return
+	}
+	for {
+		line, err := readCommandLine(s.r, s.cfg.MaxLine)
+		if errors.Is(err, errLineTooLong) {
+			if s.replyCounted(codeUnrecognized, "Command line too long") != nil {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			s.readFailed(err)
+			return
+		}
+		if err := s.handle(line); err != nil {
+			return
+		}
+	}
+}
+
+// handle runs one command line and writes its reply. A non-nil error ends
+// the session.
+func (s *session) handle(line string) error {
+	word, arg, hasArg := strings.Cut(line, " ")
+	cmd := commands[strings.ToUpper(word)]
+	if cmd == nil {
+		return s.replyCounted(codeUnrecognized, "Command unrecognized")
+	}
+	code, msg := cmd(s, arg, hasArg)
+	if s.closed {
+		return errEndSession
+	}
+	if code == codeClosing {
+		s.reply(code, msg)
+		s.result = "quit"
+		return errEndSession
+	}
+	return s.replyCounted(code, msg)
+}
+
+// readFailed ends the session after a failed read: a timeout gets a last
+// reply saying so; a client that went away gets nothing.
+func (s *session) readFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if !s.end.IsZero() && !time.Now().Before(s.end) {
+			s.result = "session-timeout"
+			s.reply(codeLocalError, "Session time limit exceeded, closing connection")
+		} else {
+			s.result = "idle-timeout"
+			s.reply(codeLocalError, "Idle timeout, closing connection")
+		}
+		return
+	}
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed) {
+		s.log.WithError(err).Debug("read failed")
+	}
+}
+
+// reply writes one reply line, "NNN text" and CRLF (RFC 1204 §2.4). Every
+// byte mppd sends goes through here.
+func (s *session) reply(code int, msg string) error {
+	if s.cfg.WriteTimeout > 0 {
+		s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	}
+	s.w.WriteString(fmt.Sprintf("%03d %s\r\n", code, msg))
+	return s.w.Flush()
+}
+
+// replyCounted writes a reply and counts it against MaxErrors if it is a
+// refusal. When the limit is reached, the session ends with one more 451, as
+// Postfix ends an SMTP session with 421 after smtpd_hard_error_limit.
+func (s *session) replyCounted(code int, msg string) error {
+	if err := s.reply(code, msg); err != nil {
+		return err
+	}
+	if code >= 500 {
+		s.errors++
+		if s.cfg.MaxErrors > 0 && s.errors >= s.cfg.MaxErrors {
+			s.result = "too-many-errors"
+			s.reply(codeLocalError, "Too many errors, closing connection")
+			return errEndSession
+		}
+	}
+	return nil
+}
+
+// cmdUSER names who is about to post (RFC 1204 §2.3). It is allowed at the
+// start, after a text got 250 (a new identity for the next messages), and
+// after a USER that got 501. Every well-formed name gets 250, known or not,
+// so that USER cannot be used to find out which users exist.
+func (s *session) cmdUSER(arg string, hasArg bool) (int, string) {
+	switch s.state {
+	case stateStart, stateUserRejected, stateMessageAccepted:
+	default:
+		return codeBadSequence, "Illegal command sequence"
+	}
+	if reason := checkUserName(arg); reason != "" {
+		s.state = stateUserRejected
+		s.user, s.authUser = "", ""
+		return codeSyntax, "Argument syntax error: " + reason
+	}
+	s.state = stateAwaitingPass
+	s.user, s.authUser = arg, ""
+	return codeOK, "Command OK, send PASS"
+}
+
+// checkUserName says what is wrong with a user name, or "" if nothing is.
+// Refused: the empty name, control characters and spaces, ":" (the password
+// file separator), a leading "-" (it could pass for an option of sendmail),
+// invalid UTF-8 and absurd lengths.
+func checkUserName(name string) string {
+	switch {
+	case name == "":
+		return "user name required"
+	case len(name) > maxUserLen:
+		return "user name too long"
+	case name[0] == '-':
+		return "user name may not start with -"
+	case !utf8.ValidString(name):
+		return "user name is not valid UTF-8"
+	}
+	for _, r := range name {
+		if r == ':' || unicode.IsControl(r) || unicode.IsSpace(r) {
+			return "invalid character in user name"
+		}
+	}
+	return ""
+}
+
+// cmdPASS proves the user named by USER (RFC 1204 §2.3). It is allowed right
+// after a USER that got 250 or a PASS that got 501. After 530 the client must
+// reconnect to try again.
+func (s *session) cmdPASS(arg string, hasArg bool) (int, string) {
+	switch s.state {
+	case stateAwaitingPass, statePassRejected:
+	default:
+		return codeBadSequence, "Illegal command sequence"
+	}
+	if arg == "" {
+		s.state = statePassRejected
+		return codeSyntax, "Argument syntax error: password required"
+	}
+	if strings.IndexByte(arg, 0) >= 0 {
+		s.state = statePassRejected
+		return codeSyntax, "Argument syntax error: NUL in password"
+	}
+	ctx, cancel := s.context()
+	defer cancel()
+	err := s.cfg.Auth.Authenticate(ctx, s.user, arg)
+	if err == nil {
+		s.state = stateAuthenticated
+		s.authUser = s.user
+		s.log.WithField("user", s.user).Info("authenticated")
+		return codeOK, "Command OK, " + s.user + " authenticated"
+	}
+	re := asReplyError(err)
+	if re.code == codeAuthFailed {
+		s.state = stateAuthFailed
+		// The reason (unknown user, wrong password, locked...) goes to the
+		// log for the administrator; the client gets the same reply for all.
+		// This line is what fail2ban matches (packaging/fail2ban).
+		s.log.WithFields(logrus.Fields{"user": s.user, "reason": causeText(re)}).Warn("authentication failed")
+		if s.cfg.FailDelay > 0 {
+			time.Sleep(s.cfg.FailDelay)
+		}
+		return re.code, re.msg
+	}
+	s.internalError = true
+	s.log.WithField("user", s.user).WithError(re).Error("authentication unavailable")
+	return re.code, re.msg
+}
+
+// cmdDATA takes one message text (RFC 1204 §2.3). It is allowed after a PASS
+// that got 250 and after a text that got 250 or 451. The text goes to an
+// unlinked spool file and reaches the mail system only once the final dot
+// has arrived: a client that goes away, or a killed mppd, delivers nothing.
+func (s *session) cmdDATA(arg string, hasArg bool) (int, string) {
+	switch s.state {
+	case stateAuthenticated, stateMessageAccepted, stateMessageFailed:
+	default:
+		return codeBadSequence, "Illegal command sequence"
+	}
+	if hasArg {
+		// 501 is not among DATA's replies in RFC 1204 §2.3; "DATA x" is
+		// not the DATA command, so it is unrecognized.
+		return codeUnrecognized, "Command unrecognized: DATA takes no argument"
+	}
+	spool, err := createSpool(s.cfg.SpoolDir)
+	if err != nil {
+		s.internalError = true
+		s.log.WithError(err).Error("cannot create spool file")
+		return codeLocalError, "Local error encountered: cannot store the message, try again later"
+	}
+	defer spool.Close()
+	if err := s.reply(codeStartMail, `Enter mail, end with "." on a line by itself`); err != nil {
+		return s.endAfter(err)
+	}
+	w := bufio.NewWriterSize(spool, 64<<10)
+	sink := &textSink{w: w, max: s.cfg.MaxMessage}
+	if err := readText(s.r, sink); err != nil {
+		s.readFailed(err)
+		if s.result == "disconnected" {
+			s.result = "disconnected-in-text"
+		}
+		s.log.WithField("bytes", sink.n).Info("message text not complete; nothing delivered")
+		return s.endAfter(err)
+	}
+	if sink.writeErr == nil {
+		sink.writeErr = w.Flush()
+	}
+	code, msg := s.deliver(spool, sink)
+	if code == codeOK {
+		s.state = stateMessageAccepted
+	} else {
+		s.state = stateMessageFailed
+	}
+	return code, msg
+}
+
+func (s *session) deliver(spool *os.File, sink *textSink) (int, string) {
+	log := s.log.WithFields(logrus.Fields{"user": s.authUser, "bytes": sink.n})
+	if sink.tooBig {
+		log.WithField("limit", s.cfg.MaxMessage).Warn("message refused: too large")
+		return codeLocalError, fmt.Sprintf("Local error encountered: message too large (limit %d bytes)", s.cfg.MaxMessage)
+	}
+	if sink.writeErr != nil {
+		s.internalError = true
+		log.WithError(sink.writeErr).Error("cannot write spool file")
+		return codeLocalError, "Local error encountered: cannot store the message, try again later"
+	}
+	if _, err := spool.Seek(0, io.SeekStart); err != nil {
+		s.internalError = true
+		log.WithError(err).Error("cannot rewind spool file")
+		return codeLocalError, "Local error encountered: cannot store the message, try again later"
+	}
+	ctx, cancel := s.context()
+	defer cancel()
+	env := Envelope{User: s.authUser, Peer: s.peer, SessionID: s.id, Size: sink.n}
+	if err := s.cfg.Deliver.Deliver(ctx, env, spool); err != nil {
+		re := asReplyError(err)
+		s.internalError = true
+		log.WithError(re).Error("message not delivered")
+		return re.code, re.msg
+	}
+	s.messages++
+	s.bytes += sink.n
+	log.Info("message queued")
+	return codeOK, "Command OK, message queued for delivery"
+}
+
+// endAfter is the result of a handler whose connection has failed or timed
+// out: the session is over, and handle writes no reply.
+func (s *session) endAfter(error) (int, string) {
+	s.closed = true
+	return 0, ""
+}
+
+// cmdNOOP says whether the server is healthy (RFC 1204 §2.3): 451 once a
+// local error has happened in this session. It is allowed at any time and
+// changes no state.
+func (s *session) cmdNOOP(arg string, hasArg bool) (int, string) {
+	if s.internalError {
+		return codeLocalError, "Local error encountered earlier in this session"
+	}
+	return codeOK, "Command OK"
+}
+
+// cmdQUIT ends the session; it is always allowed and always answers 221.
+func (s *session) cmdQUIT(arg string, hasArg bool) (int, string) {
+	return codeClosing, s.cfg.Hostname + " Closing Connection"
+}
+
+// context bounds the work of a handler by the session time limit.
+func (s *session) context() (context.Context, context.CancelFunc) {
+	if s.end.IsZero() {
+		return context.WithCancel(context.Background())
+	}
+	return context.WithDeadline(context.Background(), s.end)
+}
+
+// asReplyError turns any error into the reply it becomes: a *replyError as
+// it is, anything else a generic 451.
+func asReplyError(err error) *replyError {
+	var re *replyError
+	if errors.As(err, &re) {
+		return re
+	}
+	return tempError("Local error encountered", err)
+}
+
+func causeText(re *replyError) string {
+	if re.err != nil {
+		return re.err.Error()
+	}
+	return re.msg
+}
+
+// readerWithDeadline sets the read deadline before each read from the
+// connection, so idle time is measured between arrivals of data and the
+// session limit holds while a long text streams in. The buffered reader on
+// top calls it only when its buffer is empty.
+type readerWithDeadline struct {
+	conn Conn
+	idle time.Duration
+	end  time.Time
+}
+
+func (r readerWithDeadline) Read(p []byte) (int, error) {
+	var d time.Time
+	if r.idle > 0 {
+		d = time.Now().Add(r.idle)
+	}
+	if !r.end.IsZero() && (d.IsZero() || r.end.Before(d)) {
+		d = r.end
+	}
+	if err := r.conn.SetReadDeadline(d); err != nil {
+		return 0, err
+	}
+	return r.conn.Read(p)
+}
+
+func newSessionID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
