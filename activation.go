@@ -218,4 +218,3 @@ func (c *pipeConn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline does nothing: a pipe's reader is the process that started
 // mppd, not a remote client.
 func (c *pipeConn) SetWriteDeadline(time.Time) error { return nil }
-

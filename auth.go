@@ -42,7 +42,7 @@ type shadowAuth struct {
 // passwdEntry is one line of the file. The aging fields are days since
 // 1970-01-01, -1 when empty (shadow(5)).
 type passwdEntry struct {
-	name, hash                       string
+	name, hash                           string
 	lastChange, maxAge, inactive, expire int64
 }
 

@@ -61,10 +61,10 @@ func eofToUnexpected(err error) error {
 // dot whatever happens to the spool (RFC 1204 §2.3: the reply comes after the
 // whole text; stopping early would take the rest of the text for commands).
 type textSink struct {
-	w       io.Writer
-	max     int64
-	n       int64 // bytes of text after unstuffing, CRLF counted as LF
-	tooBig  bool
+	w        io.Writer
+	max      int64
+	n        int64 // bytes of text after unstuffing, CRLF counted as LF
+	tooBig   bool
 	writeErr error
 }
 
