@@ -6,7 +6,7 @@ DEMO_ADDR ?= 127.0.0.1:2218
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build demo test lint fuzz bench clean
+.PHONY: all build demo test lint fuzz bench clean man
 
 all: build
 
@@ -36,8 +36,13 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime 60s .
 
+# The man page, from its one source docs/mppd.8.md (go-md2man, pinned in go.mod).
+man: docs/mppd.8
+docs/mppd.8: docs/mppd.8.md
+	$(GO) tool go-md2man -in $< -out $@
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem .
 
 clean:
-	rm -rf mppd demo dist
+	rm -rf mppd demo dist docs/mppd.8
