@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const fixturePassword = "pässwörd 1"
+
+// Hashes of fixturePassword written by libxcrypt (mkpasswd from Debian's
+// whois package, and Python's crypt for $2y$), so the unit tests need no
+// tools; TestVerifySystemHashes makes fresh ones where mkpasswd exists.
+var fixtureHashes = map[string]string{
+	"yescrypt":              "$y$j9T$xOabzSFWluraK5tCndf530$BWNWaGGz8zzkEXEx5ot75RacijBOWs.e2KevwyRKF03",
+	"yescrypt cost 7":       "$y$jBT$7F7YrpOcyioW6CXLm89pH0$laXf98wukZ5H.2xfN9WCoMQuf1OGuyrlKNf1rJkDDn0",
+	"sha512crypt":           "$6$pbBZUIjFqrX5ruvi$bYHqbKQrJ3DdBoK9qTybsaEyYnO826LkZuJTYhTvXz1humPGIxYd6jo/rD2z2ZDkRRxMHHHL85DapTbNyIk351",
+	"sha512crypt rounds":    "$6$rounds=10000$G/iqh2W1t69q4j4y$3b77YjoKUYzcq9.ik2.Odk/JUM5hdbyJS9dGvbGeU4R7ShywbHaFqR.6rknc6N.O2sX.hbhJ7bIqSa63LhgYP1",
+	"sha256crypt":           "$5$FYcLm0rUgYcNCiHm$kP8bHpsSUP2Cu2.jZgOZHtpHIhjNg9BPI2d.5nuDU17",
+	"sha256crypt rounds":    "$5$rounds=1000$jRkUva7WSm/H1QL2$TzHiiqqxGC3nwUa.o4k.rArCFX9OffpZ5dxeaKCsaM8",
+	"md5crypt":              "$1$pGbRUH2I$lX79omLfGrnixqpSxntA0.",
+	"bcrypt 2b":             "$2b$05$zgrIzB./8v7zpg6breT0peHw0vwlHLwIjuaACqGGavsNxWBOloVdm",
+	"bcrypt 2a":             "$2a$05$nh2gwwn3jxk6Vf7P3LMInOqB5AStuu0/4Vj8bbBjNAXOMidhySqum",
+	"bcrypt 2y (libxcrypt)": "$2y$05$abcdefghijklmnopqrstuu9zkq65eNjJ/pyWJYBzBge4LrMqMXEd6",
+}
+
+func TestVerifyHash(t *testing.T) {
+	for name, h := range fixtureHashes {
+		t.Run(name, func(t *testing.T) {
+			if ok, err := verifyHash(h, fixturePassword); !ok || err != nil {
+				t.Errorf("right password: ok=%v err=%v", ok, err)
+			}
+			for _, wrong := range []string{"pässwörd 2", "pässwörd", "", fixturePassword + " "} {
+				if ok, err := verifyHash(h, wrong); ok || err != nil {
+					t.Errorf("wrong password %q: ok=%v err=%v", wrong, ok, err)
+				}
+			}
+		})
+	}
+}
+
+func TestVerifyHashRefusesOddities(t *testing.T) {
+	for _, h := range []string{"", "!", "*", "!!", "x", "abJnggxhB/yWI", // descrypt
+		"$gy$j9T$abc$def", "$7$abc", "$y$", "$6$", "$2b$", "$y$jZZ$salt$hash"} {
+		if ok, _ := verifyHash(h, ""); ok {
+			t.Errorf("%q verified the empty password", h)
+		}
+		if ok, _ := verifyHash(h, fixturePassword); ok {
+			t.Errorf("%q verified a password", h)
+		}
+	}
+}
+
+func writeFile(t testing.TB, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func authResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	var re *replyError
+	if !errors.As(err, &re) {
+		return "not a replyError: " + err.Error()
+	}
+	return fmt.Sprintf("%d %v", re.code, re.err)
+}
+
+func TestShadowAuth(t *testing.T) {
+	y := fixtureHashes["yescrypt"]
+	s6 := fixtureHashes["sha512crypt"]
+	// Day 20000 is 2024-10-04; the checks run on day 20100.
+	file := strings.Join([]string{
+		"# comment",
+		"",
+		"   # indented comment",
+		"alice:" + y,
+		"bob:" + s6 + ":19000:0:99999:7:::",
+		"locked:!" + y + ":19000:0:99999:7:::",
+		"star:*:19000:0:99999:7:::",
+		"bang:!:19000::::::",
+		"empty::19000:0:99999:7:::",
+		"expired:" + y + ":19000:0:99999:7::20100:",
+		"expires-tomorrow:" + y + ":19000:0:99999:7::20101:",
+		"inactive:" + y + ":19000:0:1000:7:10::",
+		"aged-no-inactive:" + y + ":19000:0:1000:7:::",
+		"broken-line:" + y + ":1:2",
+		"alice:" + s6, // the first entry wins, as getspnam's does
+		"weird:$gy$j9T$abc$def",
+	}, "\n") + "\n"
+	a := &shadowAuth{path: writeFile(t, file), now: func() time.Time { return time.Unix(20100*86400+3600, 0) }}
+	cases := []struct{ user, pw, want string }{
+		{"alice", fixturePassword, "ok"},
+		{"alice", "nope", "530 wrong password"},
+		{"bob", fixturePassword, "ok"},
+		{"bob", "nope", "530 wrong password"},
+		{"nobody", fixturePassword, "530 unknown user"},
+		{"locked", fixturePassword, "530 account locked"},
+		{"star", fixturePassword, "530 account locked"},
+		{"bang", "", "530 account locked"},
+		{"empty", "", "530 empty password field (no passwordless network logins)"},
+		{"empty", "x", "530 empty password field (no passwordless network logins)"},
+		{"expired", fixturePassword, "530 account expired"},
+		{"expires-tomorrow", fixturePassword, "ok"},
+		{"inactive", fixturePassword, "530 password expired and account inactive"},
+		{"aged-no-inactive", fixturePassword, "ok"},
+		{"broken-line", fixturePassword, "530 unknown user"},
+		{"weird", fixturePassword, "530 unsupported hash method"},
+		{"# comment", fixturePassword, "530 unknown user"},
+	}
+	for _, tc := range cases {
+		if got := authResult(a.Authenticate(context.Background(), tc.user, tc.pw)); got != tc.want {
+			t.Errorf("%s/%q: %s, want %s", tc.user, tc.pw, got, tc.want)
+		}
+	}
+}
+
+func TestShadowAuthUnreadable(t *testing.T) {
+	a := &shadowAuth{path: filepath.Join(t.TempDir(), "missing")}
+	if got := authResult(a.Authenticate(context.Background(), "alice", "x")); !strings.HasPrefix(got, "451 ") {
+		t.Errorf("missing file: %s, want 451", got)
+	}
+}
+
+// TestDummyHashIsOfTheCommonKind: an unknown user's refusal costs one hash
+// of the kind the file mostly holds, so it takes as long as a wrong password.
+func TestDummyHashIsOfTheCommonKind(t *testing.T) {
+	y := fixtureHashes["yescrypt"]
+	s6 := fixtureHashes["sha512crypt"]
+	cases := []struct {
+		file, want string
+	}{
+		{"a:" + s6 + "\nb:" + y + "\nc:" + y + "\n", y},
+		{"a:" + s6 + "\nb:" + y + "\n", s6},
+		{"a:" + fixtureHashes["bcrypt 2b"] + "\nb:!" + y + "\n", fixtureHashes["bcrypt 2b"]},
+		{"a:*\nb:!\n", fallbackDummyHash},
+		{"", fallbackDummyHash},
+	}
+	for _, tc := range cases {
+		_, dummy, err := lookupPasswd(writeFile(t, tc.file), "nobody")
+		if err != nil || dummy != tc.want {
+			t.Errorf("file %q: dummy %q (%v), want %q", tc.file, dummy, err, tc.want)
+		}
+	}
+	if _, err := verifyHash(fallbackDummyHash, "x"); err != nil {
+		t.Errorf("fallback dummy hash cannot be computed: %v", err)
+	}
+	if k := hashKind(fixtureHashes["sha512crypt rounds"]); k != "$6$rounds=10000" {
+		t.Errorf("hashKind = %q", k)
+	}
+}
+
+// TestVerifySystemHashes checks fresh hashes of every method mkpasswd (the
+// system's libxcrypt) writes, with a random password each time.
+func TestVerifySystemHashes(t *testing.T) {
+	mkpasswd := needProgram(t, "mkpasswd")
+	for _, m := range [][]string{
+		{"-m", "yescrypt"}, {"-m", "sha512crypt"}, {"-m", "sha512crypt", "-R", "20000"},
+		{"-m", "sha256crypt"}, {"-m", "sha256crypt", "-R", "9999"}, {"-m", "md5crypt"},
+		{"-m", "bcrypt"}, {"-m", "bcrypt-a"},
+	} {
+		pw := randomPassword(t)
+		cmd := exec.Command(mkpasswd, append(m, "-s")...)
+		cmd.Stdin = strings.NewReader(pw)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("mkpasswd %v: %v", m, err)
+		}
+		h := strings.TrimSpace(string(out))
+		if ok, err := verifyHash(h, pw); !ok || err != nil {
+			t.Errorf("mkpasswd %v: %q does not verify: %v", m, h, err)
+		}
+		if ok, _ := verifyHash(h, pw+"x"); ok {
+			t.Errorf("mkpasswd %v: wrong password verified", m)
+		}
+	}
+}
+
+func randomPassword(t testing.TB) string {
+	var b [9]byte
+	rand.Read(b[:])
+	return "p w-" + hex.EncodeToString(b[:])
+}
+
+// newSystemUser creates a real user with useradd and sets its password with
+// chpasswd (through PAM: yescrypt on Debian 12), removed when the test ends.
+func newSystemUser(t testing.TB, chpasswdArgs ...string) (string, string) {
+	t.Helper()
+	needRoot(t)
+	needProgram(t, "useradd")
+	needProgram(t, "chpasswd")
+	var b [4]byte
+	rand.Read(b[:])
+	name := "mppdt" + hex.EncodeToString(b[:])
+	if out, err := exec.Command("useradd", "-M", "-s", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("userdel", "-f", name).Run() })
+	pw := randomPassword(t)
+	cmd := exec.Command("chpasswd", chpasswdArgs...)
+	cmd.Stdin = strings.NewReader(name + ":" + pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd: %v %s", err, out)
+	}
+	return name, pw
+}
+
+// TestRealShadow checks users made by useradd and chpasswd in the real
+// /etc/shadow, then locked with usermod -L and expired with chage -E.
+func TestRealShadow(t *testing.T) {
+	a := &shadowAuth{path: "/etc/shadow"}
+	for _, method := range []string{"", "SHA512", "SHA256", "MD5"} {
+		var args []string
+		if method != "" {
+			args = []string{"-c", method}
+		}
+		name, pw := newSystemUser(t, args...)
+		entry, _, err := lookupPasswd("/etc/shadow", name)
+		if err != nil || entry == nil {
+			t.Fatalf("%s not in /etc/shadow: %v", name, err)
+		}
+		if method == "" && !strings.HasPrefix(entry.hash, "$y$") {
+			t.Errorf("chpasswd wrote %q, expected yescrypt", entry.hash[:4])
+		}
+		if got := authResult(a.Authenticate(context.Background(), name, pw)); got != "ok" {
+			t.Errorf("%s (%s): %s", name, method, got)
+		}
+		if got := authResult(a.Authenticate(context.Background(), name, pw+"!")); got != "530 wrong password" {
+			t.Errorf("%s (%s) wrong password: %s", name, method, got)
+		}
+	}
+
+	name, pw := newSystemUser(t)
+	run := func(args ...string) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	run("usermod", "-L", name)
+	if got := authResult(a.Authenticate(context.Background(), name, pw)); got != "530 account locked" {
+		t.Errorf("after usermod -L: %s", got)
+	}
+	run("usermod", "-U", name)
+	if got := authResult(a.Authenticate(context.Background(), name, pw)); got != "ok" {
+		t.Errorf("after usermod -U: %s", got)
+	}
+	run("chage", "-E", "2001-01-01", name)
+	if got := authResult(a.Authenticate(context.Background(), name, pw)); got != "530 account expired" {
+		t.Errorf("after chage -E 2001-01-01: %s", got)
+	}
+	run("chage", "-E", "-1", name)
+	run("passwd", "-d", name)
+	if got := authResult(a.Authenticate(context.Background(), name, "")); !strings.HasPrefix(got, "530 empty password") {
+		t.Errorf("after passwd -d: %s", got)
+	}
+}
