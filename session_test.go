@@ -70,8 +70,8 @@ type scriptConn struct {
 	out bytes.Buffer
 }
 
-func (c *scriptConn) Read(p []byte) (int, error)        { return c.in.Read(p) }
-func (c *scriptConn) Write(p []byte) (int, error)       { return c.out.Write(p) }
+func (c *scriptConn) Read(p []byte) (int, error)       { return c.in.Read(p) }
+func (c *scriptConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
 func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
