@@ -1,0 +1,421 @@
+package main
+
+// End-to-end tests of the built binary, started the ways administrators
+// start it: a socketpair end on fds 0, 1 and 2 (exactly what inetd and
+// xinetd do), systemd-socket-activate with --accept (fd 3) and --inetd, a
+// listening fd 3 (Accept=no), -listen, and a pipe on stdin.
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// e2eSetup writes a password file with alice/secret (sha512crypt, quick) and
+// a recording fake sendmail; it returns mppd's flags for them.
+func e2eSetup(t testing.TB, sendmailBody string) (dir string, flags []string) {
+	t.Helper()
+	dir = t.TempDir()
+	passwd := filepath.Join(dir, "passwd")
+	// alice's password is fixturePassword.
+	if err := os.WriteFile(passwd, []byte("alice:"+fixtureHashes["sha512crypt"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sm := fakeSendmail(t, dir, sendmailBody)
+	return dir, []string{"-passwd", passwd, "-sendmail", sm + " -t -oi", "-fail-delay", "0",
+		"-hostname", "e2e.test", "-delivery-timeout", "2s"}
+}
+
+// client is the test's side of an MPP session.
+type client struct {
+	t    testing.TB
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func newClient(t testing.TB, c net.Conn) *client {
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &client{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+// expect reads one reply and checks its code.
+func (c *client) expect(code string) string {
+	c.t.Helper()
+	line, err := c.r.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("waiting for %s: %v (got %q)", code, err, line)
+	}
+	if !strings.HasPrefix(line, code+" ") || !strings.HasSuffix(line, "\r\n") {
+		c.t.Fatalf("got %q, want %s", line, code)
+	}
+	return line
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// cmd sends one command line and checks the reply.
+func (c *client) cmd(line, code string) string {
+	c.t.Helper()
+	c.send(line + "\r\n")
+	return c.expect(code)
+}
+
+// rest reads whatever comes until the server closes.
+func (c *client) rest() string {
+	b, _ := io.ReadAll(c.r)
+	return string(b)
+}
+
+const e2eMessage = "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: e2e\r\n\r\n..leading dot\r\n8-bit: caf\xc3\xa9\r\n.\r\n"
+const e2eDelivered = "From: alice@example.org\nTo: bob@example.org\nSubject: e2e\n\n.leading dot\n8-bit: caf\xc3\xa9\n"
+
+// post runs a whole posting and checks every reply.
+func (c *client) post() {
+	c.t.Helper()
+	c.expect("220")
+	c.cmd("USER alice", "250")
+	c.cmd("PASS "+fixturePassword, "250")
+	c.cmd("DATA", "354")
+	c.send(e2eMessage)
+	c.expect("250")
+	c.cmd("QUIT", "221")
+	if extra := c.rest(); extra != "" {
+		c.t.Errorf("after 221: %q", extra)
+	}
+}
+
+// checkDelivered checks the fake sendmail got exactly one message, right.
+func checkDelivered(t testing.TB, dir string) {
+	t.Helper()
+	msgs := recorded(t, dir, "msg")
+	if len(msgs) != 1 || msgs[0] != e2eDelivered {
+		t.Fatalf("delivered %q", msgs)
+	}
+	if argv := recorded(t, dir, "argv"); argv[0] != "-t\n-oi\n-f\nalice\n" {
+		t.Errorf("sendmail argv %q", argv[0])
+	}
+	if s := recorded(t, dir, "sockets"); strings.TrimSpace(s[0]) != "0" {
+		t.Errorf("delivery command inherited %s sockets", strings.TrimSpace(s[0]))
+	}
+}
+
+// startInetd starts mppd as inetd does: one end of a socketpair as its fds
+// 0, 1 and 2, an empty environment (inetd drops PATH).
+func startInetd(t testing.TB, flags ...string) (*client, *exec.Cmd) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := os.NewFile(uintptr(fds[0]), "server")
+	clientFile := os.NewFile(uintptr(fds[1]), "client")
+	cmd := exec.Command(mppdBinary(t), flags...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = server, server, server
+	cmd.Env = []string{}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	server.Close()
+	conn, err := net.FileConn(clientFile)
+	clientFile.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(); cmd.Process.Kill(); cmd.Wait() })
+	return newClient(t, conn), cmd
+}
+
+// waitExit waits for the process and returns its exit status.
+func waitExit(t testing.TB, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("mppd did not exit")
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+func TestInetdSocketpair(t *testing.T) {
+	dir, flags := e2eSetup(t, "")
+	c, cmd := startInetd(t, flags...)
+	c.post()
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+	checkDelivered(t, dir)
+}
+
+// TestInetdNothingOnStderr: under inetd fd 2 is the connection. A refused
+// login and a failed delivery log lines, which must not reach the client,
+// and -log stderr is refused there rather than obeyed.
+func TestInetdNothingOnStderr(t *testing.T) {
+	_, flags := e2eSetup(t, "echo 'sendmail complains' >&2; exit 1")
+	c, cmd := startInetd(t, flags...)
+	c.expect("220")
+	c.cmd("USER alice", "250")
+	c.cmd("PASS "+fixturePassword, "250")
+	c.cmd("DATA", "354")
+	c.send("x\r\n.\r\n")
+	c.expect("451")
+	c.cmd("NOOP", "451")
+	c.cmd("USER alice", "503")
+	c.cmd("QUIT", "221")
+	if extra := c.rest(); extra != "" {
+		t.Errorf("unexpected bytes on the connection: %q", extra)
+	}
+	waitExit(t, cmd)
+
+	c, cmd = startInetd(t, append(flags, "-log", "stderr")...)
+	if extra := c.rest(); extra != "" {
+		t.Errorf("-log stderr under inetd wrote %q to the client", extra)
+	}
+	if code := waitExit(t, cmd); code != exitConfig {
+		t.Errorf("exit status %d, want %d", code, exitConfig)
+	}
+
+	c, cmd = startInetd(t, "-no-such-flag")
+	if extra := c.rest(); extra != "" {
+		t.Errorf("a bad flag under inetd wrote %q to the client", extra)
+	}
+	if code := waitExit(t, cmd); code != exitUsage {
+		t.Errorf("exit status %d, want %d", code, exitUsage)
+	}
+}
+
+// TestClientGoneMidText and TestKilledMidText: the mail system sees a
+// message only after its final dot.
+func TestClientGoneMidText(t *testing.T) {
+	dir, flags := e2eSetup(t, "")
+	c, cmd := startInetd(t, flags...)
+	c.expect("220")
+	c.cmd("USER alice", "250")
+	c.cmd("PASS "+fixturePassword, "250")
+	c.cmd("DATA", "354")
+	c.send("Subject: half\r\n\r\nthe first half of the text\r\n")
+	c.conn.Close()
+	waitExit(t, cmd)
+	if s := recorded(t, dir, "started"); len(s) != 0 {
+		t.Errorf("delivery started %d times for a text without its dot", len(s))
+	}
+}
+
+func TestKilledMidText(t *testing.T) {
+	dir, flags := e2eSetup(t, "")
+	c, cmd := startInetd(t, flags...)
+	c.expect("220")
+	c.cmd("USER alice", "250")
+	c.cmd("PASS "+fixturePassword, "250")
+	c.cmd("DATA", "354")
+	c.send("Subject: half\r\n\r\nthe first half of the text\r\n")
+	time.Sleep(100 * time.Millisecond) // let mppd spool it
+	cmd.Process.Signal(syscall.SIGKILL)
+	waitExit(t, cmd)
+	io.WriteString(c.conn, ".\r\n") // too late: nobody is there to take it
+	if s := recorded(t, dir, "started"); len(s) != 0 {
+		t.Errorf("delivery started %d times", len(s))
+	}
+}
+
+func TestDeliveryFaultsEndToEnd(t *testing.T) {
+	for name, body := range map[string]string{
+		"fails":  "exit 75",
+		"killed": "kill -9 $$",
+		"hung":   "sleep 30",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, flags := e2eSetup(t, body)
+			c, cmd := startInetd(t, append(flags, "-delivery-timeout", "300ms")...)
+			c.expect("220")
+			c.cmd("USER alice", "250")
+			c.cmd("PASS "+fixturePassword, "250")
+			c.cmd("DATA", "354")
+			c.send("x\r\n.\r\n")
+			c.expect("451")
+			c.cmd("QUIT", "221")
+			waitExit(t, cmd)
+		})
+	}
+	t.Run("missing", func(t *testing.T) {
+		_, flags := e2eSetup(t, "")
+		c, cmd := startInetd(t, append(flags, "-sendmail", "/nonexistent/sendmail -t")...)
+		c.expect("220")
+		c.cmd("USER alice", "250")
+		c.cmd("PASS "+fixturePassword, "250")
+		c.cmd("DATA", "354")
+		c.send("x\r\n.\r\n")
+		c.expect("451")
+		c.cmd("QUIT", "221")
+		waitExit(t, cmd)
+	})
+}
+
+// freePort finds a loopback port nobody listens on (for launchers that want
+// a number).
+func freePort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// dialRetry connects to addr, waiting for a launcher to start listening.
+func dialRetry(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			return c
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startLauncher runs a long-lived launcher (systemd-socket-activate, mppd
+// -listen) with its stderr kept, and stops it when the test ends.
+func startLauncher(t testing.TB, name string, args ...string) *strings.Builder {
+	t.Helper()
+	var stderr strings.Builder
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = &syncWriter{b: &stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); waitExit(t, cmd) })
+	return &stderr
+}
+
+type syncWriter struct{ b *strings.Builder }
+
+func (w *syncWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
+
+func TestSystemdSocketActivate(t *testing.T) {
+	ssa := needProgram(t, "systemd-socket-activate")
+	for _, mode := range []string{"--accept", "--inetd"} {
+		t.Run(mode, func(t *testing.T) {
+			dir, flags := e2eSetup(t, "")
+			addr := freePort(t)
+			startLauncher(t, ssa, append([]string{"-l", addr, mode, "--", mppdBinary(t)}, flags...)...)
+			newClient(t, dialRetry(t, addr)).post()
+			deadline := time.Now().Add(10 * time.Second)
+			for len(recorded(t, dir, "msg")) == 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			checkDelivered(t, dir)
+		})
+	}
+}
+
+// TestSystemdAcceptNo: without --accept the launcher passes the listening
+// socket (a socket unit with Accept=no); mppd serves it, session after
+// session, and logs to stderr, which is not the client here.
+func TestSystemdAcceptNo(t *testing.T) {
+	ssa := needProgram(t, "systemd-socket-activate")
+	dir, flags := e2eSetup(t, "")
+	addr := freePort(t)
+	logs := startLauncher(t, ssa, append([]string{"-l", addr, "--", mppdBinary(t), "-log", "stderr"}, flags...)...)
+	newClient(t, dialRetry(t, addr)).post()
+	c := newClient(t, dialRetry(t, addr))
+	c.expect("220")
+	c.cmd("USER alice", "250")
+	c.cmd("PASS wrong", "530")
+	c.cmd("QUIT", "221")
+	checkDelivered(t, dir)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "authentication failed") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), `authentication failed reason="wrong password" rip=127.0.0.1`) {
+		t.Errorf("log:\n%s", logs)
+	}
+	if strings.Contains(logs.String(), fixturePassword) || strings.Contains(logs.String(), "wrong ") && strings.Contains(logs.String(), "PASS wrong") {
+		t.Errorf("password in the log:\n%s", logs)
+	}
+}
+
+func TestListenFlag(t *testing.T) {
+	dir, flags := e2eSetup(t, "")
+	addr := freePort(t)
+	startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "stderr"}, flags...)...)
+	newClient(t, dialRetry(t, addr)).post()
+	checkDelivered(t, dir)
+}
+
+// TestPipeStdin: "mppd < transcript" works, replies on stdout.
+func TestPipeStdin(t *testing.T) {
+	dir, flags := e2eSetup(t, "")
+	cmd := exec.Command(mppdBinary(t), append(flags, "-log", "none")...)
+	cmd.Stdin = strings.NewReader("USER alice\r\nPASS " + fixturePassword + "\r\nDATA\r\n" + e2eMessage + "QUIT\r\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(out), "\r\n"), "\r\n") {
+		codes = append(codes, l[:3])
+	}
+	if got := strings.Join(codes, " "); got != "220 250 250 354 250 221" {
+		t.Errorf("replies %q", got)
+	}
+	checkDelivered(t, dir)
+}
+
+// TestPipeIdleTimeout: a pipe has no deadlines; the timer still ends the
+// session.
+func TestPipeIdleTimeout(t *testing.T) {
+	_, flags := e2eSetup(t, "")
+	cmd := exec.Command(mppdBinary(t), append(flags, "-log", "none", "-idle-timeout", "200ms")...)
+	stdin, _ := cmd.StdinPipe()
+	defer stdin.Close()
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, cmd)
+	if want := "220 e2e.test Message Posting Service Ready\r\n451 Idle timeout, closing connection\r\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	out, err := exec.Command(mppdBinary(t), "-version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "mppd ") {
+		t.Errorf("-version: %q %v", out, err)
+	}
+	cmd := exec.Command(mppdBinary(t), "-h")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Errorf("-h: %v", err)
+	}
+	for _, f := range []string{"-passwd", "-sendmail", "-idle-timeout", "-session-timeout", "-max-message-size",
+		"-delivery-timeout", "-log", "-listen", "-version", "-max-line-length", "-max-errors", "-fail-delay"} {
+		if !strings.Contains(stderr.String(), "\n  "+f+" ") && !strings.Contains(stderr.String(), "\n  "+f+"\n") {
+			t.Errorf("mppd -h does not show %s", f)
+		}
+	}
+}
+
