@@ -418,4 +418,3 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
-
