@@ -418,3 +418,32 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxSessions: a -listen server over its limit answers 451 and closes,
+// and serves again once a session has ended.
+func TestMaxSessions(t *testing.T) {
+	_, flags := e2eSetup(t, "")
+	addr := freePort(t)
+	startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "none", "-max-sessions", "1"}, flags...)...)
+	first := newClient(t, dialRetry(t, addr))
+	first.expect("220")
+	second := newClient(t, dialRetry(t, addr))
+	if got := second.rest(); got != "451 Too many sessions, try again later\r\n" {
+		t.Errorf("over the limit: %q", got)
+	}
+	first.cmd("QUIT", "221")
+	first.rest()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := newClient(t, dialRetry(t, addr))
+		line, _ := c.r.ReadString('\n')
+		c.conn.Close()
+		if strings.HasPrefix(line, "220 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session after the first ended: %q", line)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -236,7 +236,7 @@ func acceptLoop(cfg *Config, l net.Listener, slots chan struct{}, wg *sync.WaitG
 		default:
 			cfg.Log.WithField("rip", peerAddr(c)).Warn("refused: too many sessions")
 			c.SetWriteDeadline(time.Now().Add(time.Second))
-			io.WriteString(c, fmt.Sprintf("%03d Too many sessions, try again later\r\n", codeLocalError))
+			writeReply(c, codeLocalError, "Too many sessions, try again later")
 			c.Close()
 			continue
 		}

@@ -236,14 +236,20 @@ func (s *session) readFailed(err error) {
 	}
 }
 
-// reply writes one reply line, "NNN text" and CRLF (RFC 1204 §2.4). Every
-// byte mppd sends goes through here.
+// reply writes one reply of the session and flushes it.
 func (s *session) reply(code int, msg string) error {
 	if s.cfg.WriteTimeout > 0 {
 		s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	}
-	s.w.WriteString(fmt.Sprintf("%03d %s\r\n", code, msg))
+	writeReply(s.w, code, msg)
 	return s.w.Flush()
+}
+
+// writeReply writes one reply line, "NNN text" and CRLF (RFC 1204 §2.4).
+// Every byte mppd sends to a client goes through here.
+func writeReply(w io.Writer, code int, msg string) error {
+	_, err := fmt.Fprintf(w, "%03d %s\r\n", code, msg)
+	return err
 }
 
 // replyCounted writes a reply and counts it against MaxErrors if it is a

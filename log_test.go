@@ -1,0 +1,119 @@
+package main
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+func TestLineFormatter(t *testing.T) {
+	e := &logrus.Entry{Message: "authentication failed", Data: logrus.Fields{
+		"user": "alice", "rip": "192.0.2.1", "reason": "wrong password",
+		"odd": "a\"b\nc", "empty": "", "n": 3,
+	}}
+	b, _ := lineFormatter{}.Format(e)
+	want := `authentication failed empty="" n=3 odd="a\"b\nc" reason="wrong password" rip=192.0.2.1 user=alice` + "\n"
+	if string(b) != want {
+		t.Errorf("got  %q\nwant %q", b, want)
+	}
+}
+
+func TestPeerAddrFallbacks(t *testing.T) {
+	for _, tc := range []struct{ env, value, want string }{
+		{"REMOTE_ADDR", "198.51.100.7", "198.51.100.7"},
+		{"TCPREMOTEIP", "2001:db8::1", "2001:db8::1"},
+		{"REMOTE_HOST", "203.0.113.9", "203.0.113.9"},
+		{"REMOTE_ADDR", "not an address\nforged=1", "unknown"},
+	} {
+		t.Setenv(tc.env, tc.value)
+		if got := peerAddr(nil); got != tc.want {
+			t.Errorf("%s=%q: %q, want %q", tc.env, tc.value, got, tc.want)
+		}
+		os.Unsetenv(tc.env)
+	}
+}
+
+// listenDatagrams makes a unixgram socket at path for a test that stands in
+// for syslogd or journald, where neither runs. It skips when the path is
+// taken (a real daemon is there, and must not be disturbed).
+func listenDatagrams(t *testing.T, path string) *net.UnixConn {
+	t.Helper()
+	needRoot(t)
+	if _, err := os.Lstat(path); err == nil {
+		t.Skipf("%s exists: a real log daemon runs here", path)
+	}
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); os.Remove(path) })
+	return c
+}
+
+// runLogged runs one session of the built binary on a pipe with REMOTE_ADDR
+// set, a failed login then QUIT, and returns when it has exited.
+func runLogged(t *testing.T, logTarget string) {
+	t.Helper()
+	_, flags := e2eSetup(t, "")
+	cmd := exec.Command(mppdBinary(t), append(flags, "-log", logTarget)...)
+	cmd.Env = []string{"REMOTE_ADDR=198.51.100.7"}
+	cmd.Stdin = strings.NewReader("USER alice\r\nPASS not-the-password\r\nQUIT\r\n")
+	if out, err := cmd.Output(); err != nil || !strings.Contains(string(out), "530 ") {
+		t.Fatalf("session: %v %q", err, out)
+	}
+}
+
+func readDatagrams(t *testing.T, c *net.UnixConn, until string) string {
+	t.Helper()
+	var all strings.Builder
+	buf := make([]byte, 64<<10)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.Contains(all.String(), until) {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("%v; got so far:\n%s", err, all.String())
+		}
+		all.Write(buf[:n])
+		all.WriteString("\n")
+	}
+	return all.String()
+}
+
+// TestSyslogLog: -log syslog writes to /dev/log, facility mail, tagged mppd.
+func TestSyslogLog(t *testing.T) {
+	c := listenDatagrams(t, "/dev/log")
+	runLogged(t, logSyslog)
+	got := readDatagrams(t, c, "session ended")
+	// <petc>: mail (2) * 8 + warning (4) = 20
+	if !strings.Contains(got, "<20>") || !strings.Contains(got, "mppd[") ||
+		!strings.Contains(got, `authentication failed reason="wrong password" rip=198.51.100.7`) {
+		t.Errorf("syslog got:\n%s", got)
+	}
+	if strings.Contains(got, "not-the-password") {
+		t.Error("password in the log")
+	}
+}
+
+// TestJournalLog: -log journal speaks journald's native protocol, with the
+// fields as MPPD_* journal fields.
+func TestJournalLog(t *testing.T) {
+	c := listenDatagrams(t, "/run/systemd/journal/socket")
+	runLogged(t, logJournal)
+	got := readDatagrams(t, c, "session ended")
+	for _, want := range []string{"SYSLOG_IDENTIFIER=mppd", "PRIORITY=4", "MPPD_RIP=198.51.100.7",
+		"MPPD_REASON=wrong password", `MESSAGE=authentication failed reason="wrong password" rip=198.51.100.7`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("journal lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "not-the-password") {
+		t.Error("password in the log")
+	}
+}
