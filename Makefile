@@ -6,7 +6,7 @@ DEMO_ADDR ?= 127.0.0.1:2218
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build demo test lint fuzz bench clean man
+.PHONY: all build demo test lint fuzz bench bench-go clean man
 
 all: build
 
@@ -41,7 +41,13 @@ man: docs/mppd.8
 docs/mppd.8: docs/mppd.8.md
 	$(GO) tool go-md2man -in $< -out $@
 
+# The performance table of BENCHMARKS.md (a few minutes): mppd against the
+# limit of its hops and against msmtpd, side by side. bench-go: the Go
+# micro-benchmarks alone.
 bench:
+	GO=$(GO) sh bench/run.sh
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem .
 
 clean:

@@ -1,0 +1,806 @@
+// Command mppbench measures mppd side by side with the physical limit of
+// what it does and with a peer, msmtpd, and prints one table in which every
+// figure is a ratio or a bound taken in the same run: the machines are
+// shared and noisy, and absolute times alone mean little.
+//
+// bench/run.sh builds mppd, the C floor program and this driver, runs the
+// Go PASS benchmark, and calls it; BENCHMARKS.md keeps the latest table.
+//
+// Programs are started the two ways administrators start them: as inetd
+// does (the driver accepts a TCP connection and starts the program with it
+// as fds 0, 1 and 2, which also gives the child's peak RSS from wait4), and
+// under systemd-socket-activate --accept. A single-connection launcher of
+// our own measures mppd, msmtpd and the pipe limit identically.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// benchHash is the $6$ (sha512crypt, 5000 rounds: what chpasswd -c SHA512
+// writes) hash of benchPassword, made with mkpasswd.
+const (
+	benchUser     = "bench"
+	benchPassword = "bench password"
+	benchHash     = "$6$benchsaltbenchsa$u53LMMs7h/6HFzpFAMbiH8VBvzI/AFOGpAF/UaCzlMdrXS34iNx0DThJBKUy7W9DH3yWIc9FDjcoyId7lVByR1"
+)
+
+// The delivery command of every program: a sink. mppd splits -sendmail at
+// white space and appends "-f USER", which sh takes as $0 and $1; msmtpd
+// appends the recipients, which the "#" makes a comment.
+const (
+	sinkShell  = "cat >/dev/null"
+	mppdSink   = "/bin/sh -c cat>/dev/null"
+	msmtpdSink = "cat >/dev/null #"
+	pipeLimit  = "cat | cat >/dev/null"
+)
+
+type options struct {
+	mppd, floor, msmtpd, activate string
+	size, bigSize                 int64
+	rounds                        int
+	greetings                     int
+	sessionTime                   time.Duration
+	passBench                     string
+	dir                           string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.mppd, "mppd", "", "mppd `binary` to measure")
+	flag.StringVar(&o.floor, "floor", "", "minimal C `program` that writes one line to fd 3 (the process-start floor)")
+	flag.StringVar(&o.msmtpd, "msmtpd", "/opt/msmtp/usr/bin/msmtpd", "the peer's `binary`; empty: no peer figures")
+	flag.StringVar(&o.activate, "activate", "systemd-socket-activate", "systemd-socket-activate `binary`")
+	size := flag.String("size", "128MiB", "message `size` for throughput")
+	big := flag.String("big", "1GiB", "second message `size` for the memory figure; 0: skip")
+	flag.IntVar(&o.rounds, "rounds", 3, "throughput runs of each program (the fastest counts)")
+	flag.IntVar(&o.greetings, "greetings", 200, "connections timed to the greeting, per program")
+	flag.DurationVar(&o.sessionTime, "session-time", 2*time.Second, "`duration` of each sessions-per-second run (two runs each)")
+	flag.StringVar(&o.passBench, "pass-bench", "", "`file` with the output of go test -bench PASSOverhead; empty: no PASS figures")
+	flag.Parse()
+	var err error
+	if o.size, err = parseSize(*size); err == nil {
+		o.bigSize, err = parseSize(*big)
+	}
+	if err != nil || o.mppd == "" || o.floor == "" {
+		fmt.Fprintln(os.Stderr, "mppbench: need -mppd and -floor, and sizes like 128MiB:", err)
+		os.Exit(64)
+	}
+	dir, err := os.MkdirTemp("", "mppbench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mppbench:", err)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	o.dir = dir
+	t, err := run(&o, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mppbench:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	fmt.Print(t)
+}
+
+// parseSize reads "128MiB", "1GiB", "64KiB" or a number of bytes.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if strings.HasSuffix(s, suffix) {
+			s, mult = strings.TrimSuffix(s, suffix), m
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+func sizeName(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// row is one line of the table.
+type row struct{ figure, value, target, detail string }
+
+type table struct {
+	header []string
+	rows   []row
+}
+
+func (t *table) add(figure, value, target, detail string) {
+	t.rows = append(t.rows, row{figure, value, target, detail})
+}
+
+func (t *table) String() string {
+	var b strings.Builder
+	for _, h := range t.header {
+		b.WriteString(h + "\n")
+	}
+	b.WriteString("\n| figure | measured | target | detail |\n|---|---|---|---|\n")
+	for _, r := range t.rows {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.figure, r.value, r.target, r.detail)
+	}
+	return b.String()
+}
+
+func run(o *options, progress io.Writer) (*table, error) {
+	say := func(format string, a ...any) { fmt.Fprintf(progress, "mppbench: "+format+"\n", a...) }
+	passwd := filepath.Join(o.dir, "passwd")
+	if err := os.WriteFile(passwd, []byte(benchUser+":"+benchHash+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	mppdArgs := []string{o.mppd, "-passwd", passwd, "-sendmail", mppdSink,
+		"-max-message-size", "0", "-hostname", "bench", "-fail-delay", "0"}
+	peer := o.msmtpd != ""
+	msmtpdArgs := []string{o.msmtpd, "--inetd", "--log=none", "--command=" + msmtpdSink}
+
+	t := &table{header: header(o)}
+
+	// 1 and 2: throughput and memory, the three programs taking turns.
+	say("throughput: %d rounds of %s", o.rounds, sizeName(o.size))
+	var pipeBest, mppBest, smtpBest result
+	for r := 0; r < o.rounds; r++ {
+		res, err := postInetd(pipeClient, []string{"/bin/sh", "-c", pipeLimit}, o.size)
+		if err != nil {
+			return nil, fmt.Errorf("pipe limit: %w", err)
+		}
+		pipeBest = best(pipeBest, res)
+		if res, err = postInetd(mppClient, mppdArgs, o.size); err != nil {
+			return nil, fmt.Errorf("mppd: %w", err)
+		}
+		mppBest = best(mppBest, res)
+		if peer {
+			if res, err = postInetd(smtpClient, msmtpdArgs, o.size); err != nil {
+				return nil, fmt.Errorf("msmtpd: %w", err)
+			}
+			smtpBest = best(smtpBest, res)
+		}
+	}
+	mppBest.time = max(mppBest.time, 1) // a zero would make every ratio a division by zero
+	t.add("1. throughput, "+sizeName(o.size)+": mppd / pipe limit", ratio(mppBest.time, pipeBest.time), "≤ 1.2",
+		fmt.Sprintf("mppd %s (%s), `sh -c '%s'` %s (%s); fastest of %d",
+			secs(mppBest.time), rate(o.size, mppBest.time), pipeLimit, secs(pipeBest.time), rate(o.size, pipeBest.time), o.rounds))
+	t.add("1. CPU time, "+sizeName(o.size)+": mppd / pipe limit", ratio(mppBest.cpu, pipeBest.cpu), "",
+		fmt.Sprintf("user+system of each program and its children: mppd and its delivery %s, the pipeline %s",
+			secs(mppBest.cpu), secs(pipeBest.cpu)))
+	mppRSS, smtpRSS := mppBest.rss, smtpBest.rss
+
+	var bigRSS int64
+	if o.bigSize > 0 {
+		say("memory: one post of %s", sizeName(o.bigSize))
+		res, err := postInetd(mppClient, mppdArgs, o.bigSize)
+		if err != nil {
+			return nil, fmt.Errorf("mppd, %s: %w", sizeName(o.bigSize), err)
+		}
+		bigRSS = res.rss
+	}
+	t.add("2. peak RSS, "+sizeName(o.size), mib(mppRSS), "≤ 16 MiB", "mppd's own VmHWM after the 250")
+	if o.bigSize > 0 {
+		t.add("2. peak RSS, "+sizeName(o.bigSize), mib(bigRSS), "≤ 16 MiB, flat",
+			fmt.Sprintf("%s / %s = %.2f", sizeName(o.bigSize), sizeName(o.size), float64(bigRSS)/float64(mppRSS)))
+	}
+
+	// 3: exec to greeting, under systemd-socket-activate --accept.
+	say("start: %d connections each to the greeting", o.greetings)
+	floor, err := startActivate(o.activate, true, false, []string{o.floor})
+	if err != nil {
+		return nil, err
+	}
+	defer floor.stop()
+	mppdAccept, err := startActivate(o.activate, true, false, mppdArgs)
+	if err != nil {
+		return nil, err
+	}
+	defer mppdAccept.stop()
+	var smtpAccept *launcher
+	if peer {
+		if smtpAccept, err = startActivate(o.activate, true, true, msmtpdArgs); err != nil {
+			return nil, err
+		}
+		defer smtpAccept.stop()
+	}
+	var floorT, mppT, smtpT []time.Duration
+	for i := 0; i < o.greetings; i++ {
+		for _, x := range []struct {
+			l *launcher
+			d *[]time.Duration
+		}{{floor, &floorT}, {mppdAccept, &mppT}, {smtpAccept, &smtpT}} {
+			if x.l == nil {
+				continue
+			}
+			d, err := timeGreeting(x.l.addr)
+			if err != nil {
+				return nil, fmt.Errorf("greeting of %s: %w", x.l.name, err)
+			}
+			*x.d = append(*x.d, d)
+			// Let the process just served exit before the next starts: two
+			// cores, and the figure is a start, not contention.
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	t.add("3. exec to 220 greeting: mppd / C floor", ratio(median(mppT), median(floorT)), "as low as it goes",
+		fmt.Sprintf("medians of %d: mppd %s, one-line C program %s (p90 %s / %s)", o.greetings,
+			ms(median(mppT)), ms(median(floorT)), ms(pct(mppT, 90)), ms(pct(floorT, 90))))
+
+	// 4: sessions per second, 2 clients at once.
+	say("sessions: 2 clients, 2 runs of %v per server", o.sessionTime)
+	listenAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	listen, err := startListen(append(slices.Clone(mppdArgs), "-listen", listenAddr), listenAddr)
+	if err != nil {
+		return nil, err
+	}
+	defer listen.stop()
+	var accRate, lisRate, smtpRate float64
+	for r := 0; r < 2; r++ {
+		v, err := sessionRate(mppdAccept.addr, mppSession, o.sessionTime)
+		if err != nil {
+			return nil, fmt.Errorf("mppd sessions (--accept): %w", err)
+		}
+		accRate = max(accRate, v)
+		if v, err = sessionRate(listen.addr, mppSession, o.sessionTime); err != nil {
+			return nil, fmt.Errorf("mppd sessions (-listen): %w", err)
+		}
+		lisRate = max(lisRate, v)
+		if peer {
+			if v, err = sessionRate(smtpAccept.addr, smtpSession, o.sessionTime); err != nil {
+				return nil, fmt.Errorf("msmtpd sessions: %w", err)
+			}
+			smtpRate = max(smtpRate, v)
+		}
+	}
+	t.add("4. sessions/s, --accept (a process each)", fmt.Sprintf("%.0f/s", accRate), "",
+		"connect, USER, PASS ($6$), DATA 4 KiB into `"+sinkShell+"`, QUIT; 2 clients; better of 2 runs")
+	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", lisRate/accRate), "",
+		fmt.Sprintf("-listen %.0f/s", lisRate))
+
+	// 5: against the peer.
+	if peer {
+		t.add("5. throughput: mppd / msmtpd", ratio(mppBest.time, smtpBest.time), "< 1",
+			fmt.Sprintf("time for %s; msmtpd %s (%s), CPU %s", sizeName(o.size), secs(smtpBest.time), rate(o.size, smtpBest.time), secs(smtpBest.cpu)))
+		t.add("5. peak RSS: mppd / msmtpd", fmt.Sprintf("%.2f", float64(mppRSS)/float64(smtpRSS)), "",
+			fmt.Sprintf("%s; msmtpd %s", sizeName(o.size), mib(smtpRSS)))
+		t.add("5. exec to greeting: mppd / msmtpd", ratio(median(mppT), median(smtpT)), "< 1",
+			fmt.Sprintf("msmtpd median %s (`--accept --inetd`: it reads stdin)", ms(median(smtpT))))
+		t.add("5. sessions/s: mppd / msmtpd", fmt.Sprintf("%.2f", accRate/smtpRate), "> 1",
+			fmt.Sprintf("msmtpd %.0f/s (EHLO, MAIL, RCPT, DATA, QUIT; it checks no password)", smtpRate))
+	} else {
+		t.add("5. against msmtpd", "not measured", "", "no -msmtpd")
+	}
+
+	// 6: PASS over the bare hash verification.
+	if o.passBench != "" {
+		rows, err := passOverhead(o.passBench)
+		if err != nil {
+			return nil, err
+		}
+		t.rows = append(t.rows, rows...)
+	} else {
+		t.add("6. PASS / bare hash", "not measured", "", "no -pass-bench")
+	}
+	return t, nil
+}
+
+func header(o *options) []string {
+	host, _ := os.Hostname()
+	var uts syscall.Utsname
+	syscall.Uname(&uts)
+	release := func(a [65]int8) string {
+		var b []byte
+		for _, c := range a {
+			if c == 0 {
+				break
+			}
+			b = append(b, byte(c))
+		}
+		return string(b)
+	}
+	fs := "?"
+	if out, err := exec.Command("findmnt", "-n", "-o", "FSTYPE", "-T", os.TempDir()).Output(); err == nil {
+		fs = strings.TrimSpace(string(out))
+	}
+	return []string{
+		fmt.Sprintf("mppbench on %s: %d CPUs, Linux %s, %s; %s (spool) is %s; %s",
+			host, runtime.NumCPU(), release(uts.Release), runtime.Version(), os.TempDir(), fs,
+			time.Now().UTC().Format("2006-01-02 15:04 UTC")),
+		fmt.Sprintf("message: %s of 76-character lines, every tenth dot-stuffed, CRLF", sizeName(o.size)),
+	}
+}
+
+// best keeps the faster run, and the highest peak RSS of all runs.
+func best(cur, r result) result {
+	rss := max(cur.rss, r.rss)
+	if cur.time == 0 || r.time < cur.time {
+		cur = r
+	}
+	cur.rss = rss
+	return cur
+}
+
+func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f", float64(a)/float64(b)) }
+func secs(d time.Duration) string     { return fmt.Sprintf("%.3f s", d.Seconds()) }
+func ms(d time.Duration) string       { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+func mib(kib int64) string            { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+func rate(n int64, d time.Duration) string {
+	return fmt.Sprintf("%.0f MiB/s", float64(n)/(1<<20)/d.Seconds())
+}
+
+func median(ds []time.Duration) time.Duration { return pct(ds, 50) }
+
+func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100]
+}
+
+// The message: 76-character lines, every tenth starting with a dot (sent
+// stuffed, "..", RFC 821 §4.5.2), CRLF line ends; made of one block of about
+// 1 MiB sent again and again, so the driver holds no copy of the message.
+func textBlock() []byte {
+	line := strings.Repeat("abcdefghij", 8)[:76]
+	var b bytes.Buffer
+	for b.Len() < 1<<20-780 {
+		for i := 0; i < 10; i++ {
+			if i == 0 {
+				b.WriteString(".." + line[2:] + "\r\n")
+			} else {
+				b.WriteString(line + "\r\n")
+			}
+		}
+	}
+	return b.Bytes()
+}
+
+var block = textBlock()
+
+// writeText sends at least n bytes of message text (whole blocks), and the
+// final dot when dot is set.
+func writeText(w io.Writer, n int64, dot bool) error {
+	for sent := int64(0); sent < n; sent += int64(len(block)) {
+		if _, err := w.Write(block); err != nil {
+			return err
+		}
+	}
+	if dot {
+		_, err := io.WriteString(w, ".\r\n")
+		return err
+	}
+	return nil
+}
+
+// postInetd starts argv as inetd does, on a fresh TCP connection (fds 0, 1
+// and 2, an empty environment), runs client on the other end, and returns
+// the time client measured and the child's peak RSS in KiB.
+//
+// The peak is the child's VmHWM, read when the text has been taken: wait4's
+// ru_maxrss cannot serve, because Go starts children with vfork, and Linux
+// records the parent's (this driver's) high-water mark in the child's at
+// exec.
+func postInetd(client func(*conn, int64, func()) (time.Duration, error), argv []string, n int64) (res result, err error) {
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return res, err
+	}
+	defer l.Close()
+	c, err := net.DialTCP("tcp", nil, l.Addr().(*net.TCPAddr))
+	if err != nil {
+		return res, err
+	}
+	defer c.Close()
+	cmd, err := startOnConn(l, argv)
+	if err != nil {
+		return res, err
+	}
+	var peak int64
+	var perr error
+	d, cerr := client(newConn(c), n, func() { peak, perr = vmHWM(cmd.Process.Pid) })
+	c.Close()
+	werr := cmd.Wait()
+	if cerr == nil {
+		cerr = perr
+	}
+	if cerr != nil {
+		return res, cerr
+	}
+	if werr != nil {
+		return res, fmt.Errorf("%s: %v", argv[0], werr)
+	}
+	return result{d, peak, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}, nil
+}
+
+// result is one inetd-style post: the time the client measured, the peak
+// RSS of the program in KiB, and the CPU time of the program and the
+// children it waited for (its delivery command).
+type result struct {
+	time time.Duration
+	rss  int64
+	cpu  time.Duration
+}
+
+// vmHWM is a process's peak resident set size so far, in KiB.
+func vmHWM(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM for pid %d", pid)
+}
+
+func startOnConn(l *net.TCPListener, argv []string) (*exec.Cmd, error) {
+	s, err := l.AcceptTCP()
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.File()
+	s.Close()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
+	cmd.Env = []string{} // inetd drops the environment
+	return cmd, cmd.Start()
+}
+
+// conn is the client's end of a session.
+type conn struct {
+	c *net.TCPConn
+	r *bufio.Reader
+}
+
+func newConn(c *net.TCPConn) *conn {
+	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	return &conn{c: c, r: bufio.NewReader(c)}
+}
+
+// expect reads one reply (the last line of a multi-line SMTP reply) and
+// checks its code.
+func (c *conn) expect(code string) error {
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("waiting for %s: %v (got %q)", code, err, line)
+		}
+		if strings.HasPrefix(line, code+"-") {
+			continue
+		}
+		if !strings.HasPrefix(line, code+" ") {
+			return fmt.Errorf("got %q, want %s", strings.TrimSpace(line), code)
+		}
+		return nil
+	}
+}
+
+func (c *conn) cmd(line, code string) error {
+	if _, err := io.WriteString(c.c, line+"\r\n"); err != nil {
+		return err
+	}
+	return c.expect(code)
+}
+
+// steps runs command/reply pairs, stopping at the first failure.
+func (c *conn) steps(pairs ...string) error {
+	for i := 0; i < len(pairs); i += 2 {
+		if err := c.cmd(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pipeClient sends the bytes and closes its sending side; the time runs
+// until the pipeline has exited, which postInetd waits for.
+func pipeClient(c *conn, n int64, _ func()) (time.Duration, error) {
+	start := time.Now()
+	if err := writeText(c.c, n, true); err != nil {
+		return 0, err
+	}
+	c.c.CloseWrite()
+	if _, err := io.Copy(io.Discard, c.r); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// mppClient posts one message; the time runs from the first byte of text
+// to the 250 that says the delivery command took it. taken is called then.
+func mppClient(c *conn, n int64, taken func()) (time.Duration, error) {
+	if err := c.expect("220"); err != nil {
+		return 0, err
+	}
+	if err := c.steps("USER "+benchUser, "250", "PASS "+benchPassword, "250", "DATA", "354"); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := writeText(c.c, n, true); err != nil {
+		return 0, err
+	}
+	if err := c.expect("250"); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	taken()
+	return d, c.cmd("QUIT", "221")
+}
+
+// smtpClient posts the same message to msmtpd over SMTP.
+func smtpClient(c *conn, n int64, taken func()) (time.Duration, error) {
+	if err := c.expect("220"); err != nil {
+		return 0, err
+	}
+	if err := c.steps("EHLO bench.test", "250", "MAIL FROM:<bench@bench.test>", "250",
+		"RCPT TO:<sink@bench.test>", "250", "DATA", "354"); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := writeText(c.c, n, true); err != nil {
+		return 0, err
+	}
+	if err := c.expect("250"); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	taken()
+	return d, c.cmd("QUIT", "221")
+}
+
+// launcher is a server the driver started: systemd-socket-activate or mppd
+// -listen.
+type launcher struct {
+	name string
+	addr string
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+}
+
+func (l *launcher) stop() {
+	if l == nil || l.cmd.Process == nil {
+		return
+	}
+	l.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { l.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		l.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// lockedBuffer keeps a launcher's output: it says when it listens, and
+// why it failed.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.b.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// freeAddr finds a free loopback port (others run tests on this machine).
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// startActivate runs argv under systemd-socket-activate; with inetd, the
+// connection is on stdin and stdout (--inetd), else on fd 3.
+func startActivate(activate string, accept, inetd bool, argv []string) (*launcher, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-l", addr}
+	if accept {
+		args = append(args, "--accept")
+	}
+	if inetd {
+		args = append(args, "--inetd")
+	}
+	args = append(args, "--")
+	args = append(args, argv...)
+	l := &launcher{name: filepath.Base(argv[0]) + " under " + filepath.Base(activate), addr: addr,
+		cmd: exec.Command(activate, args...), out: &lockedBuffer{}}
+	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
+	if err := l.cmd.Start(); err != nil {
+		return nil, err
+	}
+	return l, l.waitFor("Listening on")
+}
+
+// startListen runs mppd -listen and waits until it says it listens.
+func startListen(argv []string, addr string) (*launcher, error) {
+	l := &launcher{name: "mppd -listen", addr: addr, cmd: exec.Command(argv[0], argv[1:]...), out: &lockedBuffer{}}
+	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
+	if err := l.cmd.Start(); err != nil {
+		return nil, err
+	}
+	return l, l.waitFor("listening on")
+}
+
+func (l *launcher) waitFor(s string) error {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if strings.Contains(l.out.String(), s) {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	l.stop()
+	return fmt.Errorf("%s did not start: %q", l.name, l.out.String())
+}
+
+// timeGreeting connects and times the first line.
+func timeGreeting(addr string) (time.Duration, error) {
+	start := time.Now()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	d := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if !strings.HasPrefix(line, "220 ") {
+		return 0, fmt.Errorf("greeting %q", line)
+	}
+	return d, nil
+}
+
+// small is the text of a session-rate post: the whole lines of the
+// message that fit in 4 KiB.
+var small = block[:4096-4096%78]
+
+func mppSession(c *conn) error {
+	if err := c.expect("220"); err != nil {
+		return err
+	}
+	if err := c.steps("USER "+benchUser, "250", "PASS "+benchPassword, "250", "DATA", "354"); err != nil {
+		return err
+	}
+	c.c.Write(small)
+	return c.steps(".", "250", "QUIT", "221")
+}
+
+func smtpSession(c *conn) error {
+	if err := c.expect("220"); err != nil {
+		return err
+	}
+	if err := c.steps("EHLO bench.test", "250", "MAIL FROM:<bench@bench.test>", "250",
+		"RCPT TO:<sink@bench.test>", "250", "DATA", "354"); err != nil {
+		return err
+	}
+	c.c.Write(small)
+	return c.steps(".", "250", "QUIT", "221")
+}
+
+// sessionRate runs whole sessions from 2 clients at once for d and returns
+// sessions per second.
+func sessionRate(addr string, session func(*conn) error, d time.Duration) (float64, error) {
+	var done atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	start := time.Now()
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				c, err := net.Dial("tcp", addr)
+				if err == nil {
+					err = session(newConn(c.(*net.TCPConn)))
+					c.Close()
+				}
+				if err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}
+
+// passOverhead reads the output of go test -bench PASSOverhead: per hash
+// kind, a PASS as the session handles it over the bare verification of the
+// same hash, both timed in the same loop.
+func passOverhead(path string) ([]row, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rows []row
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "BenchmarkPASSOverhead/") {
+			continue
+		}
+		kind := strings.TrimPrefix(f[0], "BenchmarkPASSOverhead/")
+		if i := strings.LastIndexByte(kind, '-'); i > 0 {
+			kind = kind[:i] // GOMAXPROCS suffix
+		}
+		kind = strings.ReplaceAll(kind, "_", " ")
+		metrics := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				metrics[f[i+1]] = v
+			}
+		}
+		r, ok1 := metrics["pass/verify"]
+		v, ok2 := metrics["verify-µs"]
+		p, ok3 := metrics["pass-µs"]
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("%s: unexpected line %q", path, line)
+		}
+		rows = append(rows, row{"6. PASS / bare hash, " + kind, fmt.Sprintf("%.3f", r), "→ 1",
+			fmt.Sprintf("PASS %.0f µs, hash %.0f µs: ours %.1f µs", p, v, p-v)})
+	}
+	if len(rows) == 0 {
+		return nil, errors.New(path + ": no BenchmarkPASSOverhead lines")
+	}
+	return rows, nil
+}

@@ -1,0 +1,18 @@
+#!/bin/sh
+# make bench: measure mppd against the physical limit of its hops and against
+# msmtpd, side by side in one run, and print one table (see BENCHMARKS.md).
+# Sizes and counts can be made smaller for a quick look, e.g.
+#   bench/run.sh -size 8MiB -big 0 -rounds 1 -greetings 20 -session-time 500ms
+# Arguments are passed to the driver (bench/main.go; go run ./bench -h).
+set -eu
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+work=$(mktemp -d "${TMPDIR:-/tmp}/mppd-bench.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+$GO build -trimpath -o "$work/mppd" .
+$GO build -o "$work/mppbench" ./bench
+gcc -O2 -o "$work/floor" bench/floor/floor.c
+# PASS over the bare hash, per kind: a Go benchmark, both timed in one loop.
+$GO test -run '^$' -bench '^BenchmarkPASSOverhead$' -benchtime "${PASS_ITERATIONS:-40}x" . >"$work/pass.txt"
+"$work/mppbench" -mppd "$work/mppd" -floor "$work/floor" -pass-bench "$work/pass.txt" "$@"
