@@ -1,20 +1,25 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mppd/mppd/internal/mpp"
+)
 
 // Reply codes, RFC 1204 §2.4. These ten are the only codes mppd ever sends:
-// a client written to the RFC must understand every reply it gets.
+// a client written to the RFC must understand every reply it gets. They
+// live in internal/mpp, shared with the mpp client.
 const (
-	codeReady        = 220 // greeting
-	codeClosing      = 221 // reply to QUIT
-	codeOK           = 250
-	codeStartMail    = 354 // reply to DATA: send the text
-	codeLocalError   = 451 // temporary: try again later
-	codeUnrecognized = 500
-	codeSyntax       = 501
-	codeBadSequence  = 503
-	codeAuthFailed   = 530
-	codeError        = 550
+	codeReady        = mpp.CodeReady   // greeting
+	codeClosing      = mpp.CodeClosing // reply to QUIT
+	codeOK           = mpp.CodeOK
+	codeStartMail    = mpp.CodeStartMail  // reply to DATA: send the text
+	codeLocalError   = mpp.CodeLocalError // temporary: try again later
+	codeUnrecognized = mpp.CodeUnrecognized
+	codeSyntax       = mpp.CodeSyntax
+	codeBadSequence  = mpp.CodeBadSequence
+	codeAuthFailed   = mpp.CodeAuthFailed
+	codeError        = mpp.CodeError
 )
 
 // replyError is an error that knows which reply it becomes. auth.go and

@@ -51,6 +51,11 @@ type options struct {
 	maxErrors      int
 	failDelay      time.Duration
 
+	// TLS (tls.go)
+	tlsCert    string
+	tlsKey     string
+	requireTLS bool
+
 	// Activation and logging
 	listen      string
 	maxSessions int
@@ -74,6 +79,10 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.maxLine, "max-line-length", 2048, "longest command line in `bytes`, CRLF included")
 	fs.IntVar(&o.maxErrors, "max-errors", 10, "end a session after this many refused commands (`count`)")
 	fs.DurationVar(&o.failDelay, "fail-delay", 2*time.Second, "pause before answering a failed PASS (`duration`)")
+
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate chain `file` (PEM): sessions are TLS from the first byte; reread for every connection")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM) for -tls-cert")
+	fs.BoolVar(&o.requireTLS, "require-tls", false, "refuse PASS with 530 on a plain connection (for the plain port of a site that also serves TLS)")
 
 	fs.StringVar(&o.listen, "listen", "", "serve `address` (host:port) as a standalone server instead of one inherited connection")
 	fs.IntVar(&o.maxSessions, "max-sessions", 100, "concurrent sessions of a -listen or Accept=no server (`count`)")
@@ -130,6 +139,12 @@ func run(args []string) int {
 		fmt.Fprintln(diag, "mppd:", err)
 		return exitConfig
 	}
+	tr, err := newTransport(o.tlsCert, o.tlsKey, o.requireTLS, log)
+	if err != nil {
+		log.WithError(err).Error("bad configuration")
+		fmt.Fprintln(diag, "mppd:", err)
+		return exitConfig
+	}
 
 	st, err := activate(o.listen)
 	if err != nil {
@@ -140,7 +155,7 @@ func run(args []string) int {
 	closeInheritedFDs()
 	if st.conn != nil {
 		log.WithFields(logrus.Fields{"mode": st.mode, "log": logUsed}).Debug("session start")
-		Serve(cfg, st.conn, st.peer)
+		tr.serve(cfg, st.conn, st.peer)
 		return exitOK
 	}
 	log.WithFields(logrus.Fields{"mode": st.mode, "version": mppdVersion()}).Info("listening")
@@ -150,7 +165,7 @@ func run(args []string) int {
 			fmt.Fprintf(diag, "mppd: listening on %s\n", l.Addr())
 		}
 	}
-	serveListeners(cfg, st.listeners, o.maxSessions)
+	serveListeners(cfg, tr, st.listeners, o.maxSessions)
 	return exitOK
 }
 
@@ -192,7 +207,7 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 // serveListeners accepts on every listener and runs each session in its own
 // goroutine, with the same code as a single inherited connection. SIGTERM or
 // SIGINT stop accepting; sessions under way are given time to finish.
-func serveListeners(cfg *Config, listeners []net.Listener, maxSessions int) {
+func serveListeners(cfg *Config, tr *transport, listeners []net.Listener, maxSessions int) {
 	slots := make(chan struct{}, maxSessions)
 	var wg sync.WaitGroup
 	stop := make(chan os.Signal, 1)
@@ -209,14 +224,14 @@ func serveListeners(cfg *Config, listeners []net.Listener, maxSessions int) {
 		accepting.Add(1)
 		go func(l net.Listener) {
 			defer accepting.Done()
-			acceptLoop(cfg, l, slots, &wg)
+			acceptLoop(cfg, tr, l, slots, &wg)
 		}(l)
 	}
 	accepting.Wait()
 	wg.Wait()
 }
 
-func acceptLoop(cfg *Config, l net.Listener, slots chan struct{}, wg *sync.WaitGroup) {
+func acceptLoop(cfg *Config, tr *transport, l net.Listener, slots chan struct{}, wg *sync.WaitGroup) {
 	backoff := 5 * time.Millisecond
 	for {
 		c, err := l.Accept()
@@ -245,7 +260,7 @@ func acceptLoop(cfg *Config, l net.Listener, slots chan struct{}, wg *sync.WaitG
 			defer wg.Done()
 			defer func() { <-slots }()
 			defer c.Close()
-			Serve(cfg, c, peerAddr(c))
+			tr.serve(cfg, c, peerAddr(c))
 		}()
 	}
 }

@@ -1,0 +1,392 @@
+// Command mpp posts one mail message through an MPP server (RFC 1204), and
+// can stand in for sendmail(8): it reads an RFC 5322 message on standard
+// input, logs in with USER and PASS, and hands the message over with DATA.
+// The server's mail system takes the recipients from the header, so mpp -t
+// is the usual way to run it. See mpp(1).
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/mppd/mppd/internal/mpp"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+// Exit statuses from sysexits(3), as sendmail's callers read them: 75 means
+// "keep the message and try again", other non-zero statuses are final.
+const (
+	exOK          = 0
+	exUsage       = 64 // EX_USAGE: bad command line
+	exDataErr     = 65 // EX_DATAERR: the message cannot be sent as it is
+	exUnavailable = 69 // EX_UNAVAILABLE: the server cannot be reached, or refused for good
+	exSoftware    = 70 // EX_SOFTWARE: a bug in mpp
+	exIOErr       = 74 // EX_IOERR: reading the message failed
+	exTempFail    = 75 // EX_TEMPFAIL: 451, or the connection broke before 250
+	exProtocol    = 76 // EX_PROTOCOL: the server's answer makes no sense for MPP
+	exNoPerm      = 77 // EX_NOPERM: 530, the server refused the login
+	exConfig      = 78 // EX_CONFIG: no server, bad config file, no password
+)
+
+// exitError carries the exit status and the one line said on stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func fail(code int, format string, a ...any) error {
+	return &exitError{code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stderr))
+}
+
+const usage = `Usage: mpp [-t] [-i] [-v] [-C FILE] [--host HOST] [--port N] [--tls on|off]
+           [--tls-trust-file FILE] [--tls-host-override NAME] [--user NAME]
+           [--passwordeval CMD] [--timeout D] [sendmail options] [recipient...]
+
+Posts the RFC 5322 message on standard input through an MPP server (RFC 1204).
+The server's mail system takes the recipients from To:, Cc: and Bcc:;
+recipients given here are added as Bcc: when the header lacks them.
+
+  -t            recipients from the header (as sendmail -t)
+  -i, -oi       a line holding only "." does not end the message
+  -v            print the dialogue on stderr (the password masked)
+  -C FILE       read this config file instead of ~/.config/mpp/config
+                and /etc/mpp.conf
+  --KEY VALUE   a config setting: host, port, tls, tls-trust-file,
+                tls-host-override, user, passwordeval, timeout
+
+-f, -F, -o..., -B, -N, -R, -V and other sendmail options are accepted and
+ignored: the sender is the user who logs in. -bs, -bp, -q and the other modes
+are refused. Exit status: 0 posted, 64 usage, 65 bad message, 69 server
+unreachable, 75 try again later, 76 protocol error, 77 login refused,
+78 configuration. See mpp(1).
+`
+
+func run(args []string, stdin io.Reader, stderr io.Writer) (status int) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "mpp: internal error: %v\n", p)
+			status = exSoftware
+		}
+	}()
+	err := post(args, stdin, stderr)
+	if err == nil {
+		return exOK
+	}
+	code, msg := exSoftware, err.Error()
+	var (
+		ee *exitError
+		ue *usageError
+		ce *configError
+		de *dataError
+	)
+	switch {
+	case errors.As(err, &ee):
+		code = ee.code
+	case errors.As(err, &ue):
+		code = exUsage
+		msg += " (mpp --help for usage)"
+	case errors.As(err, &ce):
+		code = exConfig
+	case errors.As(err, &de):
+		code = exDataErr
+		msg = "bad message: " + msg
+	}
+	fmt.Fprintf(stderr, "mpp: %s\n", oneLine(msg))
+	return code
+}
+
+func post(args []string, stdin io.Reader, stderr io.Writer) error {
+	o, err := parseArgs(args)
+	if err != nil {
+		return err
+	}
+	if o.help {
+		fmt.Fprint(stderr, usage)
+		return nil
+	}
+	if o.version {
+		fmt.Fprintln(stderr, "mpp", mppVersion())
+		return nil
+	}
+	if !o.extract && len(o.recipients) == 0 {
+		return usagef("no recipients: give them on the command line, or use -t to take them from the header")
+	}
+	var trace func(string)
+	if o.verbose {
+		trace = func(s string) { fmt.Fprintln(stderr, s) }
+		for _, ig := range o.ignored {
+			trace("=== ignored: " + ig)
+		}
+	}
+
+	// The message first: a bad one is refused before a password is asked
+	// for or a server is bothered.
+	in := bufio.NewReaderSize(stdin, 64<<10)
+	if !o.ignoreDots {
+		in = bufio.NewReaderSize(&stopAtDot{r: in}, 64<<10)
+	}
+	msg, err := readMessage(in)
+	if err != nil {
+		var de *dataError
+		if errors.As(err, &de) {
+			return err
+		}
+		return fail(exIOErr, "reading the message: %v", err)
+	}
+	text, err := prepare(msg, o)
+	if err != nil {
+		return err
+	}
+
+	cfg, err := loadConfig(o)
+	if err != nil {
+		return err
+	}
+	if trace != nil {
+		if len(cfg.sources) == 0 {
+			trace("=== config: no file, command line only")
+		} else {
+			trace("=== config: " + strings.Join(cfg.sources, ", "))
+		}
+	}
+	pw, err := password(cfg)
+	if err != nil {
+		return err
+	}
+	c, err := dial(cfg, trace)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return session(c, cfg, pw, text)
+}
+
+// prepare checks the recipients against the command line and returns the
+// text to send. MPP carries no envelope: the server's mail system takes the
+// recipients from the header (RFC 1204 §2.3; mppd runs sendmail -t).
+//   - Without -t, sendmail delivers only to the command line's recipients. mpp
+//     cannot keep a header recipient from getting the message, so it refuses
+//     a header that names anyone else.
+//   - With -t or without, command-line recipients the header lacks are added
+//     in a Bcc: field, which the mail system removes (Postfix's sendmail -t
+//     adds command-line recipients the same way).
+func prepare(m *message, o *options) (io.Reader, error) {
+	if !o.extract {
+		if extra := missingFromHeader(m.recipients, lower(o.recipients)); len(extra) > 0 {
+			return nil, usagef("the header names %s, not among the recipients given; the server delivers to every recipient in the header, so use -t, or name them all", strings.Join(extra, ", "))
+		}
+	}
+	var add []string
+	for _, r := range o.recipients {
+		if strings.ContainsAny(r, "\r\n\x00") || strings.TrimSpace(r) == "" {
+			return nil, usagef("recipient %q is not an address", r)
+		}
+		if _, err := parseAddresses(r); err != nil {
+			return nil, usagef("recipient %q: %v", r, err)
+		}
+	}
+	add = missingFromHeader(o.recipients, m.recipients)
+	if len(m.recipients) == 0 && len(add) == 0 {
+		return nil, dataErrorf("no recipients: the header has no To:, Cc: or Bcc: with an address")
+	}
+	header := m.header
+	if len(add) > 0 {
+		bcc := "Bcc: " + strings.Join(add, ", ") + "\n"
+		if m.separated {
+			// before the empty line that ends the header
+			end := len(header) - 1
+			if end > 0 && header[end-1] == '\r' {
+				end--
+			}
+			header = append(append(append([]byte{}, header[:end]...), bcc...), header[end:]...)
+		} else {
+			header = append(append([]byte{}, header...), bcc...)
+		}
+	}
+	if !m.separated {
+		// The body began without an empty line (or there is none): the
+		// header must still end with one.
+		header = append(append([]byte{}, header...), '\n')
+	}
+	return io.MultiReader(strings.NewReader(string(header)), m.body), nil
+}
+
+func lower(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToLower(strings.TrimSpace(s))
+	}
+	return out
+}
+
+// dial connects to the server, over TLS if configured. Not reaching it at
+// all, or a failed TLS handshake (a certificate that does not verify) is
+// EX_UNAVAILABLE.
+func dial(cfg *config, trace func(string)) (*mpp.Client, error) {
+	addr := net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port))
+	if trace != nil {
+		trace("=== Trying " + addr + "...")
+	}
+	d := net.Dialer{Timeout: cfg.timeout}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, fail(exUnavailable, "cannot reach %s: %v", addr, unwrapOp(err))
+	}
+	if trace != nil {
+		trace(fmt.Sprintf("=== Connected to %s.", conn.RemoteAddr()))
+	}
+	if cfg.tls {
+		tc, err := startTLS(conn, cfg)
+		if err != nil {
+			conn.Close()
+			return nil, fail(exUnavailable, "TLS with %s failed: %v", addr, unwrapOp(err))
+		}
+		if trace != nil {
+			st := tc.ConnectionState()
+			trace(fmt.Sprintf("=== TLS started with cipher %s:%s", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)))
+			if len(st.PeerCertificates) > 0 {
+				trace("=== TLS peer subject DN=\"" + st.PeerCertificates[0].Subject.String() + "\"")
+			}
+		}
+		conn = tc
+	}
+	return mpp.NewClient(conn, cfg.timeout, trace), nil
+}
+
+func startTLS(conn net.Conn, cfg *config) (*tls.Conn, error) {
+	tc := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		ServerName: cfg.host,
+	}
+	if cfg.hostOverride != "" {
+		tc.ServerName = cfg.hostOverride
+	}
+	if cfg.trustFile != "" {
+		pem, err := os.ReadFile(cfg.trustFile)
+		if err != nil {
+			return nil, &configError{"tls_trust_file: " + err.Error()}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &configError{"tls_trust_file " + cfg.trustFile + ": no PEM certificate in it"}
+		}
+		tc.RootCAs = pool
+	}
+	c := tls.Client(conn, tc)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
+	defer cancel()
+	if err := c.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// session runs the dialogue of RFC 1204 §2.3 and maps each reply to an exit
+// status: 451 anywhere is temporary (75), 530 a refused login (77), a
+// connection that breaks before the 250 after the text is temporary (75: the
+// server delivers nothing it did not acknowledge).
+func session(c *mpp.Client, cfg *config, pw string, text io.Reader) error {
+	r, err := c.ReadReply()
+	if err := check("greeting", r, err, mpp.CodeReady); err != nil {
+		return err
+	}
+	r, err = c.Cmd("USER", cfg.user, false)
+	if err := check("USER "+cfg.user, r, err, mpp.CodeOK); err != nil {
+		return err
+	}
+	r, err = c.Cmd("PASS", pw, true)
+	if err := check("PASS (login of "+cfg.user+")", r, err, mpp.CodeOK); err != nil {
+		return err
+	}
+	r, err = c.Cmd("DATA", "", false)
+	if err := check("DATA", r, err, mpp.CodeStartMail); err != nil {
+		return err
+	}
+	r, err = c.SendText(text)
+	if err := check("message text", r, err, mpp.CodeOK); err != nil {
+		return err
+	}
+	// Posted. QUIT is a courtesy: whatever happens to it, the message is
+	// the server's now.
+	c.Cmd("QUIT", "", false)
+	return nil
+}
+
+// check turns a step's outcome into the error mpp exits with, or nil when
+// the reply is the one wanted.
+func check(step string, r mpp.Reply, err error, want int) error {
+	var pe *mpp.ProtocolError
+	var se *mpp.SourceError
+	switch {
+	case errors.As(err, &se):
+		return fail(exIOErr, "%v; nothing was posted", se)
+	case errors.As(err, &pe):
+		return fail(exProtocol, "%s: %v", step, pe)
+	case err != nil:
+		return fail(exTempFail, "%s: connection lost: %v; nothing was posted", step, unwrapOp(err))
+	case r.Code == want:
+		return nil
+	case r.Code == mpp.CodeLocalError:
+		return fail(exTempFail, "%s: %s", step, r)
+	case r.Code == mpp.CodeAuthFailed, r.Code == mpp.CodeSyntax && strings.HasPrefix(step, "USER"),
+		r.Code == mpp.CodeSyntax && strings.HasPrefix(step, "PASS"):
+		return fail(exNoPerm, "%s: login refused: %s", step, r)
+	case step == "greeting" && r.Code >= 500, step == "message text" && r.Code >= 500:
+		return fail(exUnavailable, "%s: refused: %s", step, r)
+	default:
+		return fail(exProtocol, "%s: unexpected reply %s", step, r)
+	}
+}
+
+// unwrapOp drops the "dial tcp 127.0.0.1:218:" prefix net puts on errors,
+// as the message names the address already.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// oneLine makes a message fit one line of a terminal: line ends and other
+// control characters (a server's reply text could carry escape sequences)
+// become spaces and "?".
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\r' || r == '\n' || r == '\t':
+			return ' '
+		case r < 32 || r == 127:
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func mppVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}

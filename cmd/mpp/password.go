@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxPassword bounds what is read of a password, from a command or a
+// terminal.
+const maxPassword = 4096
+
+// passwordTimeout bounds a passwordeval command: long enough for a gpg
+// agent to ask for its passphrase, short enough that a hung command does not
+// keep a mail program waiting forever.
+const passwordTimeout = 2 * time.Minute
+
+// password gets the password: from the passwordeval command (its first line
+// of output, as msmtp reads it), else from the terminal with echo off. It is
+// never taken from the command line, where every user could read it in ps.
+func password(c *config) (string, error) {
+	if c.passwordeval != "" {
+		return evalPassword(c.passwordeval)
+	}
+	return promptPassword(fmt.Sprintf("Password for %s at %s: ", c.user, c.host))
+}
+
+func evalPassword(command string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), passwordTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	var out, errOut limited
+	out.max, errOut.max = maxPassword, 512
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	// The command may ask on the terminal itself (gpg's pinentry); the
+	// message on mpp's stdin is not for it.
+	cmd.Stdin = nil
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errOut.String())
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		if msg != "" {
+			return "", configErrorf("passwordeval: %v: %s", err, msg)
+		}
+		return "", configErrorf("passwordeval: %v", err)
+	}
+	pw, _, _ := strings.Cut(out.String(), "\n")
+	pw = strings.TrimSuffix(pw, "\r")
+	if pw == "" {
+		return "", configErrorf("passwordeval: the command printed no password")
+	}
+	return pw, nil
+}
+
+// promptPassword asks on the controlling terminal, not on stdin (which holds
+// the message), with echo off.
+func promptPassword(prompt string) (string, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", configErrorf("no password: set passwordeval in the config file, or run mpp where it can ask on a terminal")
+	}
+	defer tty.Close()
+	fd := int(tty.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return "", configErrorf("no password: /dev/tty: %v", err)
+	}
+	noEcho := *old
+	noEcho.Lflag &^= unix.ECHO
+	noEcho.Lflag |= unix.ICANON | unix.ISIG
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho); err != nil {
+		return "", configErrorf("no password: /dev/tty: %v", err)
+	}
+	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
+	// Interrupted at the prompt, the terminal must get its echo back before
+	// mpp dies of the signal.
+	sigs := make(chan os.Signal, 1)
+	defer close(sigs) // after Stop (defers run last first): no send on a closed channel
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		unix.IoctlSetTermios(fd, unix.TCSETS, old)
+		fmt.Fprintln(tty)
+		signal.Reset(sig)
+		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+	}()
+	fmt.Fprint(tty, prompt)
+	line, err := bufio.NewReaderSize(tty, maxPassword).ReadSlice('\n')
+	fmt.Fprintln(tty)
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && len(line) == 0 {
+		return "", configErrorf("no password: %v", err)
+	}
+	pw := strings.TrimRight(string(line), "\r\n")
+	if pw == "" {
+		return "", configErrorf("no password given")
+	}
+	return pw, nil
+}
+
+// limited keeps the first max bytes written to it.
+type limited struct {
+	bytes.Buffer
+	max int
+}
+
+func (l *limited) Write(p []byte) (int, error) {
+	if room := l.max - l.Len(); room > 0 {
+		l.Buffer.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
