@@ -65,7 +65,7 @@ func parseArgs(args []string) (*options, error) {
 		switch {
 		case a == "--":
 			o.recipients = append(o.recipients, args[i+1:]...)
-			return o, nil
+			i = len(args)
 		case strings.HasPrefix(a, "--"):
 			name, value, hasValue := strings.Cut(a[2:], "=")
 			switch name {
@@ -96,6 +96,9 @@ func parseArgs(args []string) (*options, error) {
 		default:
 			o.recipients = append(o.recipients, a)
 		}
+	}
+	if !o.extract && len(o.recipients) == 0 && !o.help && !o.version {
+		return nil, usagef("no recipients: give them on the command line, or use -t to take them from the header")
 	}
 	return o, nil
 }

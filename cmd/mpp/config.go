@@ -54,19 +54,26 @@ func userConfigFile() string {
 	return ""
 }
 
-// loadConfig reads the config files (only -C FILE if given), then applies
-// the command line's settings.
-func loadConfig(o *options) (*config, error) {
+// defaultConfigFiles are read in this order when -C is not given.
+func defaultConfigFiles() []string {
+	files := []string{systemConfig}
+	if f := userConfigFile(); f != "" {
+		files = append(files, f)
+	}
+	return files
+}
+
+// loadConfig reads the config files (only -C FILE if given, else files, of
+// which those missing are skipped), then applies the command line's
+// settings.
+func loadConfig(o *options, files []string) (*config, error) {
 	c := &config{timeout: 60 * time.Second}
 	if o.configFile != "" {
 		if err := c.readFile(o.configFile, true); err != nil {
 			return nil, err
 		}
 	} else {
-		if err := c.readFile(systemConfig, false); err != nil {
-			return nil, err
-		}
-		if f := userConfigFile(); f != "" {
+		for _, f := range files {
 			if err := c.readFile(f, false); err != nil {
 				return nil, err
 			}

@@ -126,9 +126,6 @@ func post(args []string, stdin io.Reader, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "mpp", mppVersion())
 		return nil
 	}
-	if !o.extract && len(o.recipients) == 0 {
-		return usagef("no recipients: give them on the command line, or use -t to take them from the header")
-	}
 	var trace func(string)
 	if o.verbose {
 		trace = func(s string) { fmt.Fprintln(stderr, s) }
@@ -156,7 +153,7 @@ func post(args []string, stdin io.Reader, stderr io.Writer) error {
 		return err
 	}
 
-	cfg, err := loadConfig(o)
+	cfg, err := loadConfig(o, defaultConfigFiles())
 	if err != nil {
 		return err
 	}
