@@ -1,0 +1,408 @@
+package main
+
+// End-to-end tests of the mpp client (cmd/mpp): the built binary against
+// the built mppd over TLS with a certificate made in the test, every exit
+// status it has, the dialogue of -v, the password prompt on a terminal.
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mppd/mppd/internal/mpp"
+)
+
+var (
+	mppBuildOnce sync.Once
+	mppBuilt     string
+	mppBuildErr  error
+	mppBuildOut  []byte
+)
+
+// mppBinary builds cmd/mpp once per test run, beside mppd's binary (so
+// TestMain removes it too), in a directory everyone may enter: the mailx
+// test runs mpp as an unprivileged user.
+func mppBinary(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Dir(mppdBinary(t))
+	mppBuildOnce.Do(func() {
+		mppBuildErr = os.Chmod(dir, 0o755)
+		mppBuilt = filepath.Join(dir, "mpp")
+		if mppBuildErr == nil {
+			mppBuildOut, mppBuildErr = exec.Command("go", "build", "-o", mppBuilt, "./cmd/mpp").CombinedOutput()
+		}
+	})
+	if mppBuildErr != nil {
+		t.Fatalf("go build ./cmd/mpp: %v\n%s", mppBuildErr, mppBuildOut)
+	}
+	return mppBuilt
+}
+
+// tlsMppd starts the built mppd with -listen and TLS, a password file with
+// alice (fixturePassword) and the recording fake sendmail; it returns the
+// address, the directory the fake records in, and the CA file to trust.
+func tlsMppd(t *testing.T, sendmailBody string, extra ...string) (addr, dir, caFile string) {
+	t.Helper()
+	dir, flags := e2eSetup(t, sendmailBody)
+	ca := newTestCA(t)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, cert, key, 7, "mpp.test", "127.0.0.1")
+	addr = freePort(t)
+	flags = append(flags, "-listen", addr, "-log", "stderr", "-tls-cert", cert, "-tls-key", key)
+	startLauncher(t, mppdBinary(t), append(flags, extra...)...)
+	dialRetry(t, addr).Close()
+	return addr, dir, ca.pem
+}
+
+// mppConfig writes a config file for mpp (to pass with -C) and a password
+// file its passwordeval reads.
+func mppConfig(t *testing.T, addr, caFile, password string, extra ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "pw")
+	os.WriteFile(pwFile, []byte(password+"\n"), 0o600)
+	host, port, _ := net.SplitHostPort(addr)
+	lines := []string{
+		"# made by " + t.Name(),
+		"host " + host,
+		"port " + port,
+		"tls on",
+		"tls_trust_file " + caFile,
+		"user alice",
+		fmt.Sprintf("passwordeval \"cat %s\"", pwFile),
+		"timeout 10s",
+	}
+	p := filepath.Join(dir, "config")
+	os.WriteFile(p, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o644)
+	return p
+}
+
+// runMpp runs the mpp binary and returns its exit status and stderr.
+func runMpp(t *testing.T, stdin io.Reader, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(mppBinary(t), args...)
+	cmd.Stdin = stdin
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+t.TempDir(), "HOME="+t.TempDir())
+	timer := time.AfterFunc(60*time.Second, func() {
+		if cmd.Process != nil {
+			cmd.Process.Kill()
+		}
+	})
+	defer timer.Stop()
+	err := cmd.Run()
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			t.Fatalf("mpp: %v", err)
+		}
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
+const mppMessage = "From: alice@example.org\nTo: bob@example.org\nSubject: mpp e2e\n\n.leading dot\n..two dots\n8-bit: caf\xc3\xa9\r\nlast line, no newline"
+const mppDelivered = "From: alice@example.org\nTo: bob@example.org\nSubject: mpp e2e\n\n.leading dot\n..two dots\n8-bit: caf\xc3\xa9\nlast line, no newline\n"
+
+// waitDelivered waits for the fake sendmail to have recorded n messages.
+func waitDelivered(t *testing.T, dir string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs := recorded(t, dir, "msg")
+		if len(msgs) >= n || time.Now().After(deadline) {
+			return msgs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMppOverTLS: mpp -t posts through mppd over TLS; the message arrives
+// as it was written (dots unstuffed, line ends LF for sendmail, 8-bit
+// intact) under the user who logged in, whatever -f said.
+func TestMppOverTLS(t *testing.T) {
+	addr, dir, ca := tlsMppd(t, "")
+	conf := mppConfig(t, addr, ca, fixturePassword, "tls_host_override mpp.test")
+	code, stderr := runMpp(t, strings.NewReader(mppMessage), "-C", conf, "-t", "-i", "-f", "mallory@example.org")
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	msgs := waitDelivered(t, dir, 1)
+	if len(msgs) != 1 || msgs[0] != mppDelivered {
+		t.Fatalf("delivered %q, want %q", msgs, mppDelivered)
+	}
+	if argv := recorded(t, dir, "argv"); len(argv) != 1 || argv[0] != "-t\n-oi\n-f\nalice\n" {
+		t.Errorf("sendmail argv %q", argv)
+	}
+}
+
+// TestMppVerbose: -v shows the dialogue in swaks's form, TLS included, with
+// the password masked.
+func TestMppVerbose(t *testing.T) {
+	addr, _, ca := tlsMppd(t, "")
+	conf := mppConfig(t, addr, ca, fixturePassword)
+	code, stderr := runMpp(t, strings.NewReader("To: bob\n\nhi\n"), "-C", conf, "-t", "-v", "-oem")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"=== ignored: -oem\n",
+		"=== Trying " + addr + "...\n",
+		"=== TLS started with cipher TLS 1.3:",
+		"<~  220 e2e.test Message Posting Service Ready\n",
+		" ~> USER alice\n",
+		" ~> PASS ********\n",
+		"<~  250 Command OK, alice authenticated\n",
+		" ~> DATA\n<~  354 ",
+		" ~> To: bob\n ~> \n ~> hi\n ~> .\n<~  250 ",
+		" ~> QUIT\n<~  221 ",
+	} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("-v output lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "pässwörd") {
+		t.Errorf("password shown:\n%s", stderr)
+	}
+}
+
+// fakeServer answers one connection with canned replies: replies[i] after
+// the i-th line it reads (the first before reading anything). "" closes the
+// connection instead.
+func fakeServer(t *testing.T, replies ...string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		r := bufio.NewReader(c)
+		for _, reply := range replies {
+			if reply == "" {
+				return
+			}
+			io.WriteString(c, reply)
+			if _, err := r.ReadString('\n'); err != nil {
+				return
+			}
+		}
+	}()
+	return l.Addr().String()
+}
+
+// TestMppExitStatuses provokes every exit status mpp has, each with its
+// one line on stderr.
+func TestMppExitStatuses(t *testing.T) {
+	addr, dir, ca := tlsMppd(t, `grep -q fail-me "$d/msg.$$" && exit 75; exit 0`, "-max-message-size", "100000")
+	good := mppConfig(t, addr, ca, fixturePassword)
+	wrongPW := mppConfig(t, addr, ca, "not the password")
+	untrusted := mppConfig(t, addr, newTestCA(t).pem, fixturePassword)
+	badUser := mppConfig(t, addr, ca, fixturePassword, "user -alice")
+	plainToTLS := mppConfig(t, addr, ca, fixturePassword, "tls off", "timeout 1s")
+	closed := mppConfig(t, freePort(t), ca, fixturePassword)
+	noHost := filepath.Join(t.TempDir(), "nohost")
+	os.WriteFile(noHost, []byte("port 218\n"), 0o644)
+	badKey := filepath.Join(t.TempDir(), "badkey")
+	os.WriteFile(badKey, []byte("host x\nsmtp_auth on\n"), 0o644)
+	failingEval := mppConfig(t, addr, ca, fixturePassword, "passwordeval \"echo 'keyring locked' >&2; exit 1\"")
+
+	fake := func(replies ...string) string {
+		return mppConfig(t, fakeServer(t, replies...), ca, fixturePassword, "tls off")
+	}
+	msg := "To: bob\n\nbody\n"
+	big := "To: bob\n\n" + strings.Repeat(strings.Repeat("x", 99)+"\n", 2000)
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		say   string
+	}{
+		{"posted", msg, []string{"-C", good, "-t"}, 0, ""},
+		{"bad usage: -bs", msg, []string{"-C", good, "-bs"}, 64, "-bs: mpp only posts one message"},
+		{"bad usage: no recipients", msg, []string{"-C", good}, 64, "no recipients"},
+		{"bad usage: header names others", "To: bob, eve\n\nx\n", []string{"-C", good, "bob"}, 64, "the header names eve"},
+		{"malformed: no recipients with -t", "Subject: x\n\nbody\n", []string{"-C", good, "-t"}, 65, "bad message: no recipients"},
+		{"malformed: unreadable To:", "To: <<<\n\nbody\n", []string{"-C", good, "-t"}, 65, "bad message: To: cannot read"},
+		{"malformed: empty", "", []string{"-C", good, "-t"}, 65, "bad message: empty message"},
+		{"unreachable: nothing listens", msg, []string{"-C", closed, "-t"}, 69, "cannot reach 127.0.0.1:"},
+		{"unreachable: certificate not trusted", msg, []string{"-C", untrusted, "-t"}, 69, "certificate signed by unknown authority"},
+		{"unreachable: certificate for another name", msg, []string{"-C", good, "-t", "--tls-host-override", "other.test"}, 69, "not other.test"},
+		{"temporary: 451 after the text", "To: bob\n\nfail-me\n", []string{"-C", good, "-t"}, 75, "message text: 451 "},
+		{"temporary: message too large", big, []string{"-C", good, "-t"}, 75, "message too large"},
+		{"temporary: plain client at the TLS port", msg, []string{"-C", plainToTLS, "-t"}, 75, "connection lost"},
+		{"temporary: connection cut after DATA", msg, []string{"-C", fake("220 x\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n", ""), "-t"}, 75, "message text: connection lost"},
+		{"temporary: 451 greeting", msg, []string{"-C", fake("451 busy\r\n"), "-t"}, 75, "greeting: 451 busy"},
+		{"protocol: not an MPP server", msg, []string{"-C", fake("SSH-2.0-OpenSSH_9.2\r\n"), "-t"}, 76, "not a reply"},
+		{"protocol: 503 to USER", msg, []string{"-C", fake("220 x\r\n", "503 what\r\n"), "-t"}, 76, "unexpected reply 503 what"},
+		{"no permission: wrong password", msg, []string{"-C", wrongPW, "-t"}, 77, "login refused: 530 Authentication Failure"},
+		{"no permission: user name refused", msg, []string{"-C", badUser, "-t"}, 77, "USER -alice: login refused: 501"},
+		{"config: no host", msg, []string{"-C", noHost, "-t"}, 78, "no server"},
+		{"config: unknown key", msg, []string{"-C", badKey, "-t"}, 78, "badkey:2: unknown setting \"smtp_auth\""},
+		{"config: passwordeval fails", msg, []string{"-C", failingEval, "-t"}, 78, "passwordeval: exit status 1: keyring locked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(recorded(t, dir, "msg"))
+			code, stderr := runMpp(t, strings.NewReader(tc.stdin), tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stderr %q", code, tc.code, stderr)
+			}
+			if tc.code == 0 {
+				if stderr != "" {
+					t.Errorf("stderr %q", stderr)
+				}
+				return
+			}
+			if !strings.HasPrefix(stderr, "mpp: ") || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, tc.say) {
+				t.Errorf("stderr %q, want one line saying %q", stderr, tc.say)
+			}
+			if strings.Contains(stderr, fixturePassword) {
+				t.Errorf("password on stderr: %q", stderr)
+			}
+			if tc.code != 75 || !strings.Contains(tc.name, "451") {
+				if after := len(recorded(t, dir, "msg")); after != before {
+					t.Errorf("a failed run delivered a message")
+				}
+			}
+		})
+	}
+
+	// EX_IOERR: standard input cannot be read (here: a directory).
+	d, err := os.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if code, stderr := runMpp(t, d, "-C", good, "-t"); code != 74 || !strings.Contains(stderr, "reading the message") {
+		t.Errorf("stdin a directory: exit %d, %q", code, stderr)
+	}
+}
+
+// TestMppRequireTLS: a plain mpp at a -require-tls server is told why its
+// login is refused, and exits 77.
+func TestMppRequireTLS(t *testing.T) {
+	_, flags := e2eSetup(t, "")
+	addr := freePort(t)
+	startLauncher(t, mppdBinary(t), append(flags, "-listen", addr, "-log", "none", "-require-tls")...)
+	dialRetry(t, addr).Close()
+	conf := mppConfig(t, addr, "", fixturePassword, "tls off")
+	code, stderr := runMpp(t, strings.NewReader("To: bob\n\nx\n"), "-C", conf, "-t")
+	if code != 77 || !strings.Contains(stderr, "530 Authentication Failure: TLS required") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
+
+// TestMppPrompt: with no passwordeval, mpp asks on the terminal (not on
+// stdin, which holds the message) with echo off. script(1) gives it one.
+func TestMppPrompt(t *testing.T) {
+	script := needProgram(t, "script")
+	addr, dir, ca := tlsMppd(t, "")
+	conf := mppConfig(t, addr, ca, "")
+	// Drop the passwordeval line: the prompt is the only way left.
+	b, _ := os.ReadFile(conf)
+	var kept []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "passwordeval") {
+			kept = append(kept, l)
+		}
+	}
+	os.WriteFile(conf, []byte(strings.Join(kept, "\n")), 0o644)
+	msgFile := filepath.Join(t.TempDir(), "msg")
+	os.WriteFile(msgFile, []byte("To: bob\n\nfrom the prompt test\n"), 0o644)
+
+	cmd := exec.Command(script, "-qfec", mppBinary(t)+" -C "+conf+" -t < "+msgFile, "/dev/null")
+	tty, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Type the password only once the prompt is there (echo is off by then).
+	r := bufio.NewReader(out)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), "Password for alice at 127.0.0.1: ") {
+		c, err := r.ReadByte()
+		if err != nil {
+			t.Fatalf("no prompt; terminal showed %q", seen.String())
+		}
+		seen.WriteByte(c)
+	}
+	io.WriteString(tty, fixturePassword+"\n")
+	rest, _ := io.ReadAll(r)
+	seen.Write(rest)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v; terminal showed %q", err, seen.String())
+	}
+	if strings.Contains(seen.String(), "pässwörd") {
+		t.Errorf("the password was echoed: %q", seen.String())
+	}
+	if msgs := waitDelivered(t, dir, 1); len(msgs) != 1 || !strings.Contains(msgs[0], "from the prompt test") {
+		t.Errorf("delivered %q", msgs)
+	}
+}
+
+// TestMppNoTerminal: no passwordeval and no terminal: a clear refusal
+// (EX_CONFIG), not a hang.
+func TestMppNoTerminal(t *testing.T) {
+	conf := mppConfig(t, "127.0.0.1:1", "", "")
+	b, _ := os.ReadFile(conf)
+	os.WriteFile(conf, []byte(strings.ReplaceAll(string(b), "passwordeval", "#")), 0o644)
+	cmd := exec.Command(mppBinary(t), "-C", conf, "-t")
+	cmd.Stdin = strings.NewReader("To: bob\n\nx\n")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 78 || !strings.Contains(string(out), "no password") {
+		t.Errorf("exit %d: %q", code, out)
+	}
+}
+
+// TestDotWriterRoundTrip: what the client's DotWriter sends, the server's
+// readText gives back, line ends made LF.
+func TestDotWriterRoundTrip(t *testing.T) {
+	for _, text := range []string{
+		"", "a\n", ".\n", "..\n", ".a\r\n.b\n", "x\n.\r\ny\n", "no end", "\r\n\r\n", "caf\xc3\xa9 \xff\n",
+		strings.Repeat("long ", 40000) + "\n.", "a\rb\n",
+	} {
+		var wire strings.Builder
+		dw := mpp.NewDotWriter(&wire)
+		io.WriteString(dw, text)
+		dw.Close()
+		var got strings.Builder
+		sink := &textSink{w: &got}
+		r := bufio.NewReaderSize(strings.NewReader(wire.String()+"NOOP\r\n"), 4096)
+		if err := readText(r, sink); err != nil {
+			t.Fatalf("%.30q: %v", text, err)
+		}
+		want := strings.ReplaceAll(text, "\r\n", "\n")
+		if want != "" && !strings.HasSuffix(want, "\n") {
+			want += "\n"
+		}
+		if got.String() != want {
+			t.Errorf("%.30q: got %.60q, want %.60q", text, got.String(), want)
+		}
+		if rest, _ := r.ReadString('\n'); rest != "NOOP\r\n" {
+			t.Errorf("%.30q: the text did not end where it should: next %q", text, rest)
+		}
+	}
+}
