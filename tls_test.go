@@ -401,3 +401,62 @@ func TestTLSFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSOverPipes: mppd started with the connection on pipes (not a
+// socket), as some launchers and wrappers do, speaks TLS there too.
+func TestTLSOverPipes(t *testing.T) {
+	dir, flags := e2eSetup(t, "")
+	ca := newTestCA(t)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.issue(t, cert, key, 3, "mpp.test")
+	cmd := exec.Command(mppdBinary(t), append(flags, "-log", "none", "-tls-cert", cert, "-tls-key", key)...)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	conn := tls.Client(pipeClient{out, in}, &tls.Config{RootCAs: ca.pool, ServerName: "mpp.test"})
+	c := mpp.NewClient(conn, 0, nil)
+	for _, step := range []struct {
+		verb, arg string
+		want      int
+	}{{"", "", 220}, {"USER", "alice", 250}, {"PASS", fixturePassword, 250}, {"DATA", "", 354}} {
+		var r mpp.Reply
+		if step.verb == "" {
+			r, err = c.ReadReply()
+		} else {
+			r, err = c.Cmd(step.verb, step.arg, false)
+		}
+		if err != nil || r.Code != step.want {
+			t.Fatalf("%s: %v %v", step.verb, r, err)
+		}
+	}
+	if r, err := c.SendText(strings.NewReader(e2eDelivered)); err != nil || r.Code != 250 {
+		t.Fatalf("text: %v %v", r, err)
+	}
+	if r, err := c.Cmd("QUIT", "", false); err != nil || r.Code != 221 {
+		t.Fatalf("QUIT: %v %v", r, err)
+	}
+	waitExit(t, cmd)
+	checkDelivered(t, dir)
+}
+
+// pipeClient is the test's end of mppd's stdin and stdout, as a net.Conn
+// for crypto/tls.
+type pipeClient struct {
+	io.Reader
+	io.WriteCloser
+}
+
+func (pipeClient) LocalAddr() net.Addr              { return pipeAddr{} }
+func (pipeClient) RemoteAddr() net.Addr             { return pipeAddr{} }
+func (pipeClient) SetDeadline(time.Time) error      { return nil }
+func (pipeClient) SetReadDeadline(time.Time) error  { return nil }
+func (pipeClient) SetWriteDeadline(time.Time) error { return nil }
