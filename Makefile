@@ -12,6 +12,7 @@ all: build
 
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o mppd .
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o mpp ./cmd/mpp
 
 # A local server a person can talk to: user "demo", password "demo"; mail
 # lands in demo/mailbox. Try: nc -C 127.0.0.1 2218
@@ -36,9 +37,10 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime 60s .
 
-# The man page, from its one source docs/mppd.8.md (go-md2man, pinned in go.mod).
-man: docs/mppd.8
-docs/mppd.8: docs/mppd.8.md
+# The man pages, each from its one source docs/NAME.SECTION.md (go-md2man,
+# pinned in go.mod).
+man: docs/mppd.8 docs/mpp.1
+docs/%: docs/%.md
 	$(GO) tool go-md2man -in $< -out $@
 
 # The performance table of BENCHMARKS.md (a few minutes): mppd against the
@@ -51,4 +53,4 @@ bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem .
 
 clean:
-	rm -rf mppd demo dist docs/mppd.8
+	rm -rf mppd mpp demo dist docs/mppd.8 docs/mpp.1

@@ -460,3 +460,23 @@ func (pipeClient) RemoteAddr() net.Addr             { return pipeAddr{} }
 func (pipeClient) SetDeadline(time.Time) error      { return nil }
 func (pipeClient) SetReadDeadline(time.Time) error  { return nil }
 func (pipeClient) SetWriteDeadline(time.Time) error { return nil }
+
+// TestTLSFlagsDocumented: the TLS flags are in mppd -h and in mppd(8).
+func TestTLSFlagsDocumented(t *testing.T) {
+	cmd := exec.Command(mppdBinary(t), "-h")
+	var help strings.Builder
+	cmd.Stderr = &help
+	cmd.Run()
+	man, err := os.ReadFile("docs/mppd.8.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"-tls-cert", "-tls-key", "-require-tls"} {
+		if !strings.Contains(help.String(), "\n  "+f+" ") && !strings.Contains(help.String(), "\n  "+f+"\n") {
+			t.Errorf("mppd -h lacks %s", f)
+		}
+		if !strings.Contains(string(man), "\n**"+f+"**") {
+			t.Errorf("mppd(8) lacks %s", f)
+		}
+	}
+}
