@@ -242,10 +242,12 @@ func TestMppExitStatuses(t *testing.T) {
 		{"malformed: empty", "", []string{"-C", good, "-t"}, 65, "bad message: empty message"},
 		{"unreachable: nothing listens", msg, []string{"-C", closed, "-t"}, 69, "cannot reach 127.0.0.1:"},
 		{"unreachable: certificate not trusted", msg, []string{"-C", untrusted, "-t"}, 69, "certificate signed by unknown authority"},
+		{"unreachable: TLS to a plain MPP port", msg, []string{"-C", mppConfig(t, fakeServer(t, "220 plain here\r\n"), ca, fixturePassword), "-t"}, 69, "speaks MPP without TLS there (it said \"220 p\"...)"},
+		{"temporary: plain 451 at the TLS port (mppd over -max-sessions)", msg, []string{"-C", mppConfig(t, fakeServer(t, "451 Too many sessions, try again later\r\n"), ca, fixturePassword), "-t"}, 75, "answered in plain text"},
 		{"unreachable: certificate for another name", msg, []string{"-C", good, "-t", "--tls-host-override", "other.test"}, 69, "not other.test"},
 		{"temporary: 451 after the text", "To: bob\n\nfail-me\n", []string{"-C", good, "-t"}, 75, "message text: 451 "},
 		{"temporary: message too large", big, []string{"-C", good, "-t"}, 75, "message too large"},
-		{"temporary: plain client at the TLS port", msg, []string{"-C", plainToTLS, "-t"}, 75, "connection lost"},
+		{"temporary: plain client at the TLS port", msg, []string{"-C", plainToTLS, "-t"}, 75, "(if that port speaks TLS, set tls on)"},
 		{"temporary: connection cut after DATA", msg, []string{"-C", fake("220 x\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n", ""), "-t"}, 75, "message text: connection lost"},
 		{"temporary: 451 greeting", msg, []string{"-C", fake("451 busy\r\n"), "-t"}, 75, "greeting: 451 busy"},
 		{"protocol: not an MPP server", msg, []string{"-C", fake("SSH-2.0-OpenSSH_9.2\r\n"), "-t"}, 76, "not a reply"},
@@ -254,6 +256,7 @@ func TestMppExitStatuses(t *testing.T) {
 		{"no permission: user name refused", msg, []string{"-C", badUser, "-t"}, 77, "USER -alice: login refused: 501"},
 		{"config: no host", msg, []string{"-C", noHost, "-t"}, 78, "no server"},
 		{"config: unknown key", msg, []string{"-C", badKey, "-t"}, 78, "badkey:2: unknown setting \"smtp_auth\""},
+		{"config: trust file missing", msg, []string{"-C", good, "-t", "--tls-trust-file", "/nonexistent/ca.pem"}, 78, "tls_trust_file: open /nonexistent/ca.pem"},
 		{"config: passwordeval fails", msg, []string{"-C", failingEval, "-t"}, 78, "passwordeval: exit status 1: keyring locked"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -254,7 +254,7 @@ func dial(cfg *config, trace func(string)) (*mpp.Client, error) {
 		tc, err := startTLS(conn, cfg)
 		if err != nil {
 			conn.Close()
-			return nil, fail(exUnavailable, "TLS with %s failed: %v", addr, unwrapOp(err))
+			return nil, tlsFailed(addr, err)
 		}
 		if trace != nil {
 			st := tc.ConnectionState()
@@ -266,6 +266,37 @@ func dial(cfg *config, trace func(string)) (*mpp.Client, error) {
 		conn = tc
 	}
 	return mpp.NewClient(conn, cfg.timeout, trace), nil
+}
+
+// tlsFailed explains a failed handshake. A server that answered in plain
+// text said something readable: its greeting (this port speaks MPP without
+// TLS: a configuration to fix) or a refusal such as mppd's "451 Too many
+// sessions", sent before any handshake (temporary).
+func tlsFailed(addr string, err error) error {
+	var ce *configError
+	if errors.As(err, &ce) {
+		return err
+	}
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &rhe) {
+		h := string(rhe.RecordHeader[:])
+		if len(h) == 5 && isDigits(h[:3]) && (h[3] == ' ' || h[3] == '-') {
+			if h[0] == '4' {
+				return fail(exTempFail, "TLS with %s: the server answered in plain text, %q...: try again later", addr, h)
+			}
+			return fail(exUnavailable, "TLS with %s: the server speaks MPP without TLS there (it said %q...): set tls off, or use its TLS port", addr, h)
+		}
+	}
+	return fail(exUnavailable, "TLS with %s failed: %v", addr, unwrapOp(err))
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func startTLS(conn net.Conn, cfg *config) (*tls.Conn, error) {
@@ -302,23 +333,29 @@ func startTLS(conn net.Conn, cfg *config) (*tls.Conn, error) {
 // server delivers nothing it did not acknowledge).
 func session(c *mpp.Client, cfg *config, pw string, text io.Reader) error {
 	r, err := c.ReadReply()
-	if err := check("greeting", r, err, mpp.CodeReady); err != nil {
+	if err := check(stepGreeting, "greeting", r, err); err != nil {
+		// No greeting at all from a plain connection: perhaps a TLS port,
+		// waiting for a handshake that never comes.
+		var ee *exitError
+		if !cfg.tls && r.Code == 0 && errors.As(err, &ee) && ee.code == exTempFail {
+			ee.msg += " (if that port speaks TLS, set tls on)"
+		}
 		return err
 	}
 	r, err = c.Cmd("USER", cfg.user, false)
-	if err := check("USER "+cfg.user, r, err, mpp.CodeOK); err != nil {
+	if err := check(stepUser, "USER "+cfg.user, r, err); err != nil {
 		return err
 	}
 	r, err = c.Cmd("PASS", pw, true)
-	if err := check("PASS (login of "+cfg.user+")", r, err, mpp.CodeOK); err != nil {
+	if err := check(stepPass, "PASS (login of "+cfg.user+")", r, err); err != nil {
 		return err
 	}
 	r, err = c.Cmd("DATA", "", false)
-	if err := check("DATA", r, err, mpp.CodeStartMail); err != nil {
+	if err := check(stepData, "DATA", r, err); err != nil {
 		return err
 	}
 	r, err = c.SendText(text)
-	if err := check("message text", r, err, mpp.CodeOK); err != nil {
+	if err := check(stepText, "message text", r, err); err != nil {
 		return err
 	}
 	// Posted. QUIT is a courtesy: whatever happens to it, the message is
@@ -327,29 +364,44 @@ func session(c *mpp.Client, cfg *config, pw string, text io.Reader) error {
 	return nil
 }
 
+// step is a point of the dialogue of RFC 1204 §2.3, each with the reply
+// that lets it go on.
+type step int
+
+const (
+	stepGreeting step = iota
+	stepUser
+	stepPass
+	stepData
+	stepText
+)
+
+var wanted = [...]int{mpp.CodeReady, mpp.CodeOK, mpp.CodeOK, mpp.CodeStartMail, mpp.CodeOK}
+
 // check turns a step's outcome into the error mpp exits with, or nil when
-// the reply is the one wanted.
-func check(step string, r mpp.Reply, err error, want int) error {
+// the reply is the one wanted. label names the step in the message.
+func check(s step, label string, r mpp.Reply, err error) error {
 	var pe *mpp.ProtocolError
 	var se *mpp.SourceError
 	switch {
 	case errors.As(err, &se):
 		return fail(exIOErr, "%v; nothing was posted", se)
 	case errors.As(err, &pe):
-		return fail(exProtocol, "%s: %v", step, pe)
+		return fail(exProtocol, "%s: %v", label, pe)
 	case err != nil:
-		return fail(exTempFail, "%s: connection lost: %v; nothing was posted", step, unwrapOp(err))
-	case r.Code == want:
+		return fail(exTempFail, "%s: connection lost: %v; nothing was posted", label, unwrapOp(err))
+	case r.Code == wanted[s]:
 		return nil
 	case r.Code == mpp.CodeLocalError:
-		return fail(exTempFail, "%s: %s", step, r)
-	case r.Code == mpp.CodeAuthFailed, r.Code == mpp.CodeSyntax && strings.HasPrefix(step, "USER"),
-		r.Code == mpp.CodeSyntax && strings.HasPrefix(step, "PASS"):
-		return fail(exNoPerm, "%s: login refused: %s", step, r)
-	case step == "greeting" && r.Code >= 500, step == "message text" && r.Code >= 500:
-		return fail(exUnavailable, "%s: refused: %s", step, r)
+		// 451: the server's trouble, or a message over its size limit
+		return fail(exTempFail, "%s: %s", label, r)
+	case r.Code == mpp.CodeAuthFailed && s == stepPass,
+		r.Code == mpp.CodeSyntax && (s == stepUser || s == stepPass):
+		return fail(exNoPerm, "%s: login refused: %s", label, r)
+	case r.Code >= 500 && (s == stepGreeting || s == stepText):
+		return fail(exUnavailable, "%s: refused: %s", label, r)
 	default:
-		return fail(exProtocol, "%s: unexpected reply %s", step, r)
+		return fail(exProtocol, "%s: unexpected reply %s", label, r)
 	}
 }
 
