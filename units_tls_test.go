@@ -146,7 +146,7 @@ func TestTLSUnitUnderSocketActivate(t *testing.T) {
 	}
 	argv[0] = mppdBinary(t)
 	addr := freePort(t)
-	startLauncher(t, ssa, append(append([]string{"-l", addr, "--accept", "--"}, argv...), flags...)...)
+	startLauncher(t, ssa, append(append(append([]string{"-l", addr, "--accept", "--"}, argv...), flags...), "-log", "stderr")...)
 	dialRetry(t, addr).Close()
 
 	conf := mppConfig(t, addr, ca.pem, fixturePassword)

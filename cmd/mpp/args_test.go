@@ -92,3 +92,14 @@ func TestParseArgsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpAndVersion: --help and --version print on stdout and exit 0,
+// without reading the message.
+func TestHelpAndVersion(t *testing.T) {
+	for arg, want := range map[string]string{"--help": "Usage: mpp", "--version": "mpp "} {
+		var out, errOut strings.Builder
+		if code := run([]string{arg}, strings.NewReader("unread"), &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), want) || errOut.Len() != 0 {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q", arg, code, out.String(), errOut.String())
+		}
+	}
+}

@@ -53,7 +53,7 @@ func fail(code int, format string, a ...any) error {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `Usage: mpp [-t] [-i] [-v] [-C FILE] [--host HOST] [--port N] [--tls on|off]
@@ -79,14 +79,14 @@ unreachable, 75 try again later, 76 protocol error, 77 login refused,
 78 configuration. See mpp(1).
 `
 
-func run(args []string, stdin io.Reader, stderr io.Writer) (status int) {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (status int) {
 	defer func() {
 		if p := recover(); p != nil {
 			fmt.Fprintf(stderr, "mpp: internal error: %v\n", p)
 			status = exSoftware
 		}
 	}()
-	err := post(args, stdin, stderr)
+	err := post(args, stdin, stdout, stderr)
 	if err == nil {
 		return exOK
 	}
@@ -113,17 +113,17 @@ func run(args []string, stdin io.Reader, stderr io.Writer) (status int) {
 	return code
 }
 
-func post(args []string, stdin io.Reader, stderr io.Writer) error {
+func post(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseArgs(args)
 	if err != nil {
 		return err
 	}
 	if o.help {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	if o.version {
-		fmt.Fprintln(stderr, "mpp", mppVersion())
+		fmt.Fprintln(stdout, "mpp", mppVersion())
 		return nil
 	}
 	var trace func(string)
