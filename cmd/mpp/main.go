@@ -186,21 +186,26 @@ func post(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 //     in a Bcc: field, which the mail system removes (Postfix's sendmail -t
 //     adds command-line recipients the same way).
 func prepare(m *message, o *options) (io.Reader, error) {
+	var args []string // the command line's recipients, as addresses
+	for _, r := range o.recipients {
+		if strings.ContainsAny(r, "\r\n\x00") {
+			return nil, usagef("recipient %q is not an address", r)
+		}
+		addrs, err := parseAddresses(r)
+		if err != nil {
+			return nil, usagef("recipient %q: %v", r, err)
+		}
+		if len(addrs) == 0 {
+			return nil, usagef("recipient %q is not an address", r)
+		}
+		args = append(args, addrs...)
+	}
 	if !o.extract {
-		if extra := missingFromHeader(m.recipients, lower(o.recipients)); len(extra) > 0 {
+		if extra := missing(m.recipients, args); len(extra) > 0 {
 			return nil, usagef("the header names %s, not among the recipients given; the server delivers to every recipient in the header, so use -t, or name them all", strings.Join(extra, ", "))
 		}
 	}
-	var add []string
-	for _, r := range o.recipients {
-		if strings.ContainsAny(r, "\r\n\x00") || strings.TrimSpace(r) == "" {
-			return nil, usagef("recipient %q is not an address", r)
-		}
-		if _, err := parseAddresses(r); err != nil {
-			return nil, usagef("recipient %q: %v", r, err)
-		}
-	}
-	add = missingFromHeader(o.recipients, m.recipients)
+	add := missing(args, m.recipients)
 	if len(m.recipients) == 0 && len(add) == 0 {
 		return nil, dataErrorf("no recipients: the header has no To:, Cc: or Bcc: with an address")
 	}
@@ -224,14 +229,6 @@ func prepare(m *message, o *options) (io.Reader, error) {
 		header = append(append([]byte{}, header...), '\n')
 	}
 	return io.MultiReader(strings.NewReader(string(header)), m.body), nil
-}
-
-func lower(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		out[i] = strings.ToLower(strings.TrimSpace(s))
-	}
-	return out
 }
 
 // dial connects to the server, over TLS if configured. Not reaching it at

@@ -34,7 +34,7 @@ type message struct {
 	header     []byte    // the header fields as read, each line ending in LF or CRLF
 	separated  bool      // the header ended with an empty line (kept in header)
 	body       io.Reader // everything after the header
-	recipients []string  // addresses in To:, Cc:, Bcc: (and Resent-*), lower case
+	recipients []string  // addresses in To:, Cc:, Bcc: (and Resent-*)
 }
 
 // readMessage reads the header block of an RFC 5322 message from r. The
@@ -133,8 +133,8 @@ func isHeaderLine(line []byte, afterField bool) bool {
 	return true
 }
 
-// headerRecipients collects the addresses of the recipient fields, lower
-// case, for comparing with the command line.
+// headerRecipients collects the addresses of the recipient fields, for
+// comparing with the command line.
 func headerRecipients(header []byte) ([]string, error) {
 	var out []string
 	for _, f := range unfold(header) {
@@ -168,8 +168,8 @@ func unfold(header []byte) []string {
 	return fields
 }
 
-// parseAddresses reads an address list (RFC 5322 §3.4), lower-casing each
-// address. Besides what net/mail reads, it accepts what local mail programs
+// parseAddresses reads an address list (RFC 5322 §3.4) into bare addresses.
+// Besides what net/mail reads, it accepts what local mail programs
 // write and sendmail qualifies with the local domain: a bare user name
 // ("To: bob", "Bob <bob>").
 func parseAddresses(value string) ([]string, error) {
@@ -179,7 +179,7 @@ func parseAddresses(value string) ([]string, error) {
 	if list, err := mail.ParseAddressList(value); err == nil {
 		var out []string
 		for _, a := range list {
-			out = append(out, strings.ToLower(a.Address))
+			out = append(out, a.Address)
 		}
 		return out, nil
 	}
@@ -189,14 +189,14 @@ func parseAddresses(value string) ([]string, error) {
 			continue
 		}
 		if a, err := mail.ParseAddress(part); err == nil {
-			out = append(out, strings.ToLower(a.Address))
+			out = append(out, a.Address)
 			continue
 		}
 		local := localName(part)
 		if local == "" {
 			return nil, fmt.Errorf("cannot read the address %q", strings.TrimSpace(part))
 		}
-		out = append(out, strings.ToLower(local))
+		out = append(out, local)
 	}
 	return out, nil
 }
@@ -267,15 +267,17 @@ func stripComments(s string) string {
 	return b.String()
 }
 
-// missingFromHeader is what of want the header does not name.
-func missingFromHeader(want, header []string) []string {
-	have := map[string]bool{}
-	for _, a := range header {
-		have[a] = true
+// missing is what of want is not in have. Addresses compare without regard
+// to case: a mail system may treat local parts as case-sensitive, but a
+// mismatch only in case is not a different recipient anyone meant.
+func missing(want, have []string) []string {
+	in := map[string]bool{}
+	for _, a := range have {
+		in[strings.ToLower(a)] = true
 	}
 	var out []string
 	for _, a := range want {
-		if !have[strings.ToLower(a)] {
+		if !in[strings.ToLower(a)] {
 			out = append(out, a)
 		}
 	}

@@ -68,6 +68,10 @@ func TestPrepare(t *testing.T) {
 			"To: friends: a@example.org, b@example.org;\n\nx\n"},
 		{"undisclosed recipients and Bcc", "To: undisclosed-recipients:;\nBcc: x@example.org\n\nx\n", []string{"-t"},
 			"To: undisclosed-recipients:;\nBcc: x@example.org\n\nx\n"},
+		{"command-line recipient with a display name", "To: bob@example.org\n\nx\n", []string{"Bob <Bob@Example.org>"},
+			"To: bob@example.org\n\nx\n"},
+		{"several recipients in one argument; Bcc: keeps their case", "To: bob\n\nx\n", []string{"bob, Dave@Example.org"},
+			"To: bob\nBcc: Dave@Example.org\n\nx\n"},
 		{"8-bit body", "To: bob\n\ncaf\xc3\xa9 \xff\n", []string{"-t"}, "To: bob\n\ncaf\xc3\xa9 \xff\n"},
 		{"Resent-To counts", "Resent-To: bob\nTo: old@example.org\n\nx\n", []string{"-t"},
 			"Resent-To: bob\nTo: old@example.org\n\nx\n"},
@@ -103,6 +107,8 @@ func TestPrepareRefused(t *testing.T) {
 		{"header line longer than the buffer", "To: bob\nX-Long: " + strings.Repeat("a", 70<<10) + "\n\nx\n", []string{"-t"}, false, "header line longer"},
 		{"no -t and no recipients", "To: bob\n\nx\n", nil, true, "no recipients"},
 		{"without -t the header names someone else", "To: bob, eve@example.org\n\nx\n", []string{"bob"}, true, "eve@example.org"},
+		{"empty recipient", "To: bob\n\nx\n", []string{"-t", " "}, true, "not an address"},
+		{"unreadable recipient", "To: bob\n\nx\n", []string{"-t", "<<x"}, true, "recipient \"<<x\""},
 		{"recipient with a newline", "To: bob\n\nx\n", []string{"-t", "bob\nBcc: eve"}, true, "not an address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,7 +128,7 @@ func TestPrepareRefused(t *testing.T) {
 func TestParseAddresses(t *testing.T) {
 	for in, want := range map[string][]string{
 		"bob":                                   {"bob"},
-		"Bob@Example.ORG":                       {"bob@example.org"},
+		"Bob@Example.ORG":                       {"Bob@Example.ORG"},
 		"alice@example.org, bob":                {"alice@example.org", "bob"},
 		"Bob Smith <bob>":                       {"bob"},
 		`"Smith, Bob" <bob>, carol (the boss)`:  {"bob", "carol"},
