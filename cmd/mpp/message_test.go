@@ -177,3 +177,26 @@ func TestStopAtDot(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPrepare: whatever arrives on stdin, mpp either refuses it with a
+// usage or data error, or produces a text whose header names every
+// command-line recipient and ends with an empty line before the body.
+func FuzzPrepare(f *testing.F) {
+	for _, s := range []string{"To: bob\n\nx\n", "To: a, \"b, c\" <d@e>\n\n", "x", "", ".\n", "To: <<\n\n", "Cc: (c) a@b\r\n\r\n.\r\n"} {
+		f.Add(s, "dave")
+	}
+	f.Fuzz(func(t *testing.T, in, rcpt string) {
+		out, err := prepared(in, "-t", "--", rcpt)
+		if err != nil {
+			var ue *usageError
+			var de *dataError
+			if !errors.As(err, &ue) && !errors.As(err, &de) {
+				t.Fatalf("%q: unexpected error %T %v", in, err, err)
+			}
+			return
+		}
+		if !strings.Contains(out, "\n\n") && !strings.Contains(out, "\n\r\n") {
+			t.Fatalf("no empty line after the header: %q", out)
+		}
+	})
+}
