@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,12 +62,21 @@ func isExecutable(p string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// args is the delivery command line for a message from user: the
-// administrator's command, then "-f USER" as two words. USER has passed
-// checkUserName (no leading "-", no spaces), and being a separate argument
-// it cannot carry options of its own.
-func (d *sendmail) args(user string) []string {
-	return append(append([]string(nil), d.argv...), "-f", user)
+// args is the delivery command line for a message: the administrator's
+// command, then "-f SENDER" as two words. SENDER is the proven user's
+// address (Identity.Address): it starts with the user name, which
+// checkUserName keeps from starting with "-", or with a quote, and being a
+// separate argument after the administrator's it cannot carry options of
+// its own.
+func (d *sendmail) args(env Envelope) ([]string, error) {
+	sender := env.Sender
+	if sender == "" {
+		sender = env.User
+	}
+	if sender == "" || sender[0] == '-' {
+		return nil, fmt.Errorf("refusing envelope sender %q", sender)
+	}
+	return append(append([]string(nil), d.argv...), "-f", sender), nil
 }
 
 // Deliver runs the command with msg, already complete, as its standard input:
@@ -80,13 +90,15 @@ func (d *sendmail) Deliver(ctx context.Context, env Envelope, msg *os.File) erro
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	argv := d.args(env.User)
-	var out limitedBuffer
-	out.max = maxSendmailOutput
+	argv, err := d.args(env)
+	if err != nil {
+		return tempError("Local error encountered", err)
+	}
+	out := newCommandOutput()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin = msg
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	cmd.Stdout = out
+	cmd.Stderr = out
 	cmd.Env = sendmailEnv
 	cmd.Dir = "/"
 	// Its own process group, so a timeout kills what it started too
@@ -100,9 +112,15 @@ func (d *sendmail) Deliver(ctx context.Context, env Envelope, msg *os.File) erro
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-done:
+	case <-out.refused:
+		// postdrop retries for ever; nothing will change until the
+		// administrator does something, so stop it now.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return tempError("Local error encountered: mail system refused the message, try again later",
+			fmt.Errorf("%s: %s; output: %q", argv[0], postdropFix, out.String()))
 	case <-ctx.Done():
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
@@ -110,32 +128,86 @@ func (d *sendmail) Deliver(ctx context.Context, env Envelope, msg *os.File) erro
 			fmt.Errorf("%s: killed after %v: %w; output: %q", argv[0], d.timeout, ctx.Err(), out.String()))
 	}
 	if err != nil {
-		return tempError("Local error encountered: mail system did not accept the message, try again later",
-			fmt.Errorf("%s: %v; output: %q", argv[0], err, out.String()))
+		msg := "Local error encountered: mail system did not accept the message, try again later"
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == exitTempFail && out.noRecipients() {
+			msg = "Local error encountered: no recipients: the message has no To:, Cc: or Bcc: address"
+		}
+		return tempError(msg, fmt.Errorf("%s: %v; output: %q", argv[0], err, out.String()))
 	}
 	return nil
 }
 
+// exitTempFail is EX_TEMPFAIL (sysexits.h), Postfix's sendmail's status for
+// a message it will not queue, "No recipient addresses found in message
+// header" among others.
+const exitTempFail = 75
+
+// postdropFix is what the log says when Postfix's postdrop cannot create its
+// queue file: it then retries every ten seconds for ever.
+const postdropFix = "postdrop cannot create its queue file in Postfix's maildrop directory: " +
+	"give mppd the supplementary group postdrop (systemd: SupplementaryGroups=postdrop) " +
+	"and write access to /var/spool/postfix/maildrop (ReadWritePaths= under ProtectSystem=strict), " +
+	"or run it without NoNewPrivileges so that postdrop's set-group-ID bit works; see README, Privileges"
+
+// commandOutput keeps the first maxSendmailOutput bytes of the delivery
+// command's output for the log, and watches it for the words of a mail
+// system that can never take the message as things stand.
+type commandOutput struct {
+	limitedBuffer
+	refused     chan struct{} // closed when postdrop says it cannot write
+	refusedOnce sync.Once
+}
+
+func newCommandOutput() *commandOutput {
+	o := &commandOutput{refused: make(chan struct{})}
+	o.max = maxSendmailOutput
+	return o
+}
+
+// Write is called by one goroutine at a time (os/exec: Stdout and Stderr
+// are the same writer).
+func (o *commandOutput) Write(p []byte) (int, error) {
+	o.limitedBuffer.Write(p)
+	// Postfix 3.x: "postdrop: warning: mail_queue_enter: create file
+	// maildrop/NNN.PID: Permission denied" (or "Read-only file system").
+	if bytes.Contains(o.buf.Bytes(), []byte("mail_queue_enter: create file")) {
+		o.refusedOnce.Do(func() { close(o.refused) })
+	}
+	return len(p), nil
+}
+
+// noRecipients recognizes the sendmail -t of Postfix ("No recipient
+// addresses found in message header") and of Sendmail and Exim, which say
+// much the same.
+func (o *commandOutput) noRecipients() bool {
+	s := strings.ToLower(o.String())
+	return strings.Contains(s, "no recipient")
+}
+
 // limitedBuffer keeps the first max bytes written to it and drops the rest,
-// without ever failing the writer.
+// without ever failing the writer. The buffer is a field, not embedded: an
+// embedded bytes.Buffer would lend it ReadFrom, and io.Copy (which os/exec
+// uses for the command's output) would then fill it past max without
+// calling Write.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf bytes.Buffer
 	max int
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room > 0 {
+	if room := b.max - b.buf.Len(); room > 0 {
 		if len(p) > room {
-			b.Buffer.Write(p[:room])
+			b.buf.Write(p[:room])
 		} else {
-			b.Buffer.Write(p)
+			b.buf.Write(p)
 		}
 	}
 	return len(p), nil
 }
 
 func (b *limitedBuffer) String() string {
-	return strings.TrimSpace(b.Buffer.String())
+	return strings.TrimSpace(b.buf.String())
 }
 
 // createSpool opens a file for one message text that has no name: nothing is

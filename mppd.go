@@ -42,6 +42,11 @@ type options struct {
 	spoolDir        string
 	hostname        string
 
+	// Sender identity (sender.go)
+	domain     string
+	fromPolicy string
+	loginMap   string
+
 	// Limits (RFC 1204 §3.3 asks for the idle timeout; the rest bound what a
 	// client can make a session cost)
 	idleTimeout    time.Duration
@@ -72,6 +77,9 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", 2*time.Minute, "kill the delivery command after this `duration` and answer 451")
 	fs.StringVar(&o.spoolDir, "spool-dir", os.TempDir(), "`directory` for message texts until their final dot (unlinked files)")
 	fs.StringVar(&o.hostname, "hostname", "", "`name` in the greeting (default: the host name)")
+	fs.StringVar(&o.domain, "domain", "", "`domain` of the envelope sender USER@DOMAIN (default: /etc/mailname, else the host name)")
+	fs.StringVar(&o.fromPolicy, "from-policy", "sender", "what to do with a From: that is not the user's: sender, rewrite or reject (`policy`)")
+	fs.StringVar(&o.loginMap, "sender-login-map", "", "`file` of addresses users may send as besides their own (\"ADDRESS LOGIN,...\" lines)")
 
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "end a session idle this long (`duration`)")
 	fs.DurationVar(&o.sessionTimeout, "session-timeout", 30*time.Minute, "end any session after this `duration`; 0: no limit")
@@ -188,10 +196,15 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	id, err := o.identity()
+	if err != nil {
+		return nil, err
+	}
 	return &Config{
 		Hostname:       o.hostname,
 		Auth:           &shadowAuth{path: o.passwd},
 		Deliver:        sm,
+		Identity:       id,
 		SpoolDir:       o.spoolDir,
 		MaxLine:        o.maxLine,
 		MaxMessage:     o.maxMessage,
@@ -202,6 +215,28 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 		FailDelay:      o.failDelay,
 		Log:            log,
 	}, nil
+}
+
+// identity checks the sender identity flags.
+func (o *options) identity() (*Identity, error) {
+	if o.domain == "" {
+		o.domain = defaultDomain("/etc/mailname", o.hostname)
+	}
+	if err := checkDomain(o.domain); err != nil {
+		return nil, err
+	}
+	policy, err := parseFromPolicy(o.fromPolicy)
+	if err != nil {
+		return nil, err
+	}
+	if o.loginMap != "" {
+		// Read once now so a mistake stops start-up; it is read again for
+		// every message, so edits need no restart.
+		if _, err := readLoginMap(o.loginMap); err != nil {
+			return nil, fmt.Errorf("-sender-login-map: %v", err)
+		}
+	}
+	return &Identity{Domain: o.domain, Policy: policy, LoginMap: o.loginMap, Hostname: o.hostname}, nil
 }
 
 // serveListeners accepts on every listener and runs each session in its own

@@ -39,6 +39,7 @@ type Authenticator interface {
 // Envelope is what the session knows about a message besides its text.
 type Envelope struct {
 	User      string // the name proven by USER and PASS
+	Sender    string // the envelope sender: User qualified by Identity (User if none)
 	Peer      string // client address, for logs and trace headers
 	SessionID string // also in every log line of the session
 	Size      int64  // bytes of text in the spool
@@ -57,6 +58,7 @@ type Config struct {
 	Hostname       string
 	Auth           Authenticator
 	Deliver        Deliverer
+	Identity       *Identity     // envelope sender, From:/Sender: policy, Received:; nil: text passes unchanged (protocol tests)
 	SpoolDir       string        // where message texts wait for the final dot
 	MaxLine        int           // command line limit in bytes, CRLF included
 	MaxMessage     int64         // message size limit in bytes; 0: none
@@ -381,8 +383,19 @@ func (s *session) cmdDATA(arg string, hasArg bool) (int, string) {
 	if err := s.reply(codeStartMail, `Enter mail, end with "." on a line by itself`); err != nil {
 		return s.endAfter(err)
 	}
+	env := s.envelope()
 	w := bufio.NewWriterSize(spool, 64<<10)
-	sink := &textSink{w: w, max: s.cfg.MaxMessage}
+	var text io.Writer = w
+	var hdr *headerFilter
+	if s.cfg.Identity != nil {
+		// The header block is checked and amended as it streams in; the
+		// body goes straight through to the spool (header.go).
+		hdr = s.cfg.Identity.newHeaderFilter(w, env, func(msg, addr string) {
+			s.log.WithFields(logrus.Fields{"user": s.authUser, "address": addr}).Info(msg)
+		})
+		text = hdr
+	}
+	sink := &textSink{w: text, max: s.cfg.MaxMessage}
 	if err := readText(s.r, sink); err != nil {
 		s.readFailed(err)
 		if s.result == "disconnected" {
@@ -391,10 +404,14 @@ func (s *session) cmdDATA(arg string, hasArg bool) (int, string) {
 		s.log.WithField("bytes", sink.n).Info("message text not complete; nothing delivered")
 		return s.endAfter(err)
 	}
+	if sink.writeErr == nil && hdr != nil {
+		sink.writeErr = hdr.Close()
+	}
 	if sink.writeErr == nil {
 		sink.writeErr = w.Flush()
 	}
-	code, msg := s.deliver(spool, sink)
+	env.Size = sink.n
+	code, msg := s.deliver(spool, sink, env, hdr)
 	if code == codeOK {
 		s.state = stateMessageAccepted
 	} else {
@@ -403,7 +420,16 @@ func (s *session) cmdDATA(arg string, hasArg bool) (int, string) {
 	return code, msg
 }
 
-func (s *session) deliver(spool *os.File, sink *textSink) (int, string) {
+// envelope is what the deliverer learns about the message besides its text.
+func (s *session) envelope() Envelope {
+	env := Envelope{User: s.authUser, Sender: s.authUser, Peer: s.peer, SessionID: s.id}
+	if s.cfg.Identity != nil {
+		env.Sender = s.cfg.Identity.Address(s.authUser)
+	}
+	return env
+}
+
+func (s *session) deliver(spool *os.File, sink *textSink, env Envelope, hdr *headerFilter) (int, string) {
 	log := s.log.WithFields(logrus.Fields{"user": s.authUser, "bytes": sink.n})
 	if sink.tooBig {
 		log.WithField("limit", s.cfg.MaxMessage).Warn("message refused: too large")
@@ -414,6 +440,12 @@ func (s *session) deliver(spool *os.File, sink *textSink) (int, string) {
 		log.WithError(sink.writeErr).Error("cannot write spool file")
 		return codeLocalError, "Local error encountered: cannot store the message, try again later"
 	}
+	if hdr != nil && hdr.refusal != nil {
+		// -from-policy reject: the client's doing, not a local error, so
+		// NOOP stays 250.
+		log.WithField("reason", hdr.refusal.msg).Warn("message refused: not the user's address")
+		return hdr.refusal.code, hdr.refusal.msg
+	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		s.internalError = true
 		log.WithError(err).Error("cannot rewind spool file")
@@ -421,7 +453,6 @@ func (s *session) deliver(spool *os.File, sink *textSink) (int, string) {
 	}
 	ctx, cancel := s.context()
 	defer cancel()
-	env := Envelope{User: s.authUser, Peer: s.peer, SessionID: s.id, Size: sink.n}
 	if err := s.cfg.Deliver.Deliver(ctx, env, spool); err != nil {
 		re := asReplyError(err)
 		s.internalError = true
@@ -430,7 +461,7 @@ func (s *session) deliver(spool *os.File, sink *textSink) (int, string) {
 	}
 	s.messages++
 	s.bytes += sink.n
-	log.Info("message queued")
+	log.WithField("sender", env.Sender).Info("message queued")
 	return codeOK, "Command OK, message queued for delivery"
 }
 

@@ -1,0 +1,371 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/mail"
+	"strings"
+)
+
+// maxHeaderSize bounds the part of a message held in memory: the header
+// block, which must be seen whole before the sender can be checked. A block
+// that grows past it ends there (see headerFilter). Postfix's own limit for
+// one header field (header_size_limit) is 100 KiB.
+const maxHeaderSize = 256 << 10
+
+// headerFilter sits between the text reader and the spool file. It holds
+// the header block as it arrives (and only that, at most maxHeaderSize
+// bytes), checks and amends it once it is complete, writes it, and from
+// then on passes the body straight through to the spool: the body is
+// written once, never held and never reordered.
+//
+// The header ends, as for Postfix, at the first empty line or at the first
+// line that is neither a header field nor its continuation. In the second
+// case mppd writes an empty line before that line: what mppd took for body
+// is then body for the mail system and every reader too, so no From: can
+// hide below a line mppd did not read as a header (a line with NUL in it,
+// which Postfix would cut short and read on, for instance). A line that
+// would carry the block past maxHeaderSize ends it the same way. Nothing of
+// the text is lost, reordered or refused for being odd.
+type headerFilter struct {
+	out  io.Writer
+	id   *Identity
+	env  Envelope
+	logs func(msg, address string) // says what was done to the header, for the log
+
+	header  []byte // complete header lines, LF-terminated, as received
+	line    []byte // the line being received
+	inBody  bool
+	refusal *replyError // PolicyReject: why the message is refused
+	err     error       // first write error
+}
+
+func (id *Identity) newHeaderFilter(out io.Writer, env Envelope, notes func(msg, address string)) *headerFilter {
+	return &headerFilter{out: out, id: id, env: env, logs: notes}
+}
+
+func (h *headerFilter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && !h.inBody {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			h.line = append(h.line, p...)
+			p = nil
+			if len(h.header)+len(h.line) > maxHeaderSize {
+				h.endHeader(endEarly)
+			}
+			break
+		}
+		h.line = append(h.line, p[:i+1]...)
+		p = p[i+1:]
+		switch {
+		case len(h.line) == 1:
+			h.endHeader(endBlank)
+		case len(h.header)+len(h.line) > maxHeaderSize, !isHeaderLine(h.line, len(h.header) > 0):
+			h.endHeader(endEarly)
+		default:
+			h.header = append(h.header, h.line...)
+			h.line = h.line[:0]
+		}
+	}
+	if len(p) > 0 {
+		h.write(p)
+	}
+	return n, h.err
+}
+
+// Close ends the text. If it ended inside the header block (a message with
+// no body), the block, amended, is the whole message.
+func (h *headerFilter) Close() error {
+	if !h.inBody {
+		if len(h.line) > 0 {
+			h.endHeader(endEarly)
+		} else {
+			h.endHeader(endText)
+		}
+	}
+	return h.err
+}
+
+func (h *headerFilter) write(p []byte) {
+	if h.err == nil {
+		_, h.err = h.out.Write(p)
+	}
+}
+
+// How a header block ended.
+const (
+	endBlank = iota // at its empty line, which is in h.line
+	endEarly        // at h.line, which is not a header field or would be too much
+	endText         // at the end of the text
+)
+
+// endHeader writes the amended header block, then the empty line and what
+// follows it. A block that ended early gets an empty line mppd adds, so that
+// the mail system reads the rest as body just as mppd did.
+func (h *headerFilter) endHeader(how int) {
+	h.inBody = true
+	h.write(h.amend(splitFields(h.header)))
+	switch how {
+	case endBlank:
+		h.write(h.line)
+	case endEarly:
+		h.write([]byte("\n"))
+		h.write(h.line)
+		if h.logs != nil {
+			h.logs("header block ended by a line that is not a header field, or too large; an empty line was put before that line", "")
+		}
+	}
+	h.header, h.line = nil, nil
+}
+
+// isHeaderLine reports whether line (LF-terminated) can be part of a header
+// block: a field name of printable ASCII and a colon (RFC 5322 §2.2, with
+// the obsolete white space before the colon of §4.5), or, after a field,
+// a continuation line starting with white space. A NUL or a bare CR
+// anywhere makes it body: readers differ on what those mean in a header.
+func isHeaderLine(line []byte, afterField bool) bool {
+	if bytes.IndexByte(line, 0) >= 0 || bytes.IndexByte(line, '\r') >= 0 {
+		return false
+	}
+	if line[0] == ' ' || line[0] == '\t' {
+		return afterField && len(bytes.TrimSpace(line)) > 0
+	}
+	i := 0
+	for i < len(line) && line[i] > ' ' && line[i] < 0x7f && line[i] != ':' {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	return i < len(line) && line[i] == ':'
+}
+
+// field is one header field as received: its first line and continuations.
+type field struct {
+	raw  []byte
+	name string // lower case, without white space
+}
+
+func splitFields(block []byte) []field {
+	var fs []field
+	start := -1
+	for i := 0; i < len(block); {
+		end := len(block)
+		if j := bytes.IndexByte(block[i:], '\n'); j >= 0 {
+			end = i + j + 1
+		}
+		if block[i] != ' ' && block[i] != '\t' || start < 0 {
+			if start >= 0 {
+				fs = append(fs, newField(block[start:i]))
+			}
+			start = i
+		}
+		i = end
+	}
+	if start >= 0 {
+		fs = append(fs, newField(block[start:]))
+	}
+	return fs
+}
+
+func newField(raw []byte) field {
+	name, _, _ := bytes.Cut(raw, []byte(":"))
+	return field{raw: raw, name: strings.ToLower(string(bytes.TrimRight(name, " \t")))}
+}
+
+// value is the field's body, unfolded (RFC 5322 §2.2.3).
+func (f field) value() string {
+	_, v, _ := bytes.Cut(f.raw, []byte(":"))
+	v = bytes.ReplaceAll(v, []byte("\n"), nil)
+	return strings.TrimSpace(string(v))
+}
+
+// addressParser reads From: and Sender:. Display names do not matter here,
+// only addresses: an encoded word in a charset Go does not know is taken as
+// it is instead of failing the whole header.
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
+// mayUse reports whether every mailbox in the field's value is one the user
+// may send as, and names the first that is not. A field that cannot be read
+// as addresses, or holds none, is not the user's.
+func (h *headerFilter) mayUse(f field, m loginMap) (bool, string) {
+	v := f.value()
+	list, err := addressParser.ParseList(v)
+	if err != nil {
+		// "From: alice": a bare login, which Postfix qualifies with
+		// myorigin, as the user's own when the domains agree.
+		if v == h.env.User {
+			return true, ""
+		}
+		return false, v
+	}
+	if len(list) == 0 {
+		return false, v
+	}
+	own := h.id.plainAddress(h.env.User)
+	for _, a := range list {
+		if !strings.EqualFold(a.Address, own) && !m.owns(h.env.User, a.Address) {
+			return false, a.Address
+		}
+	}
+	return true, ""
+}
+
+// amend applies the sender policy to the header fields and returns the
+// header block to write: the Received: trace field first (RFC 5321 §4.4
+// puts trace fields at the top), then the fields as received, amended.
+func (h *headerFilter) amend(fields []field) []byte {
+	var m loginMap
+	if h.id.LoginMap != "" {
+		var err error
+		if m, err = readLoginMap(h.id.LoginMap); err != nil {
+			// Fail closed: without the map only the user's own address
+			// counts, and a message that needed an alias is treated as
+			// not the user's (Sender: added, From: rewritten, or a 451
+			// that asks for a later try).
+			if h.logs != nil {
+				h.logs("sender login map unreadable, only the user's own address allowed: "+err.Error(), "")
+			}
+			m = nil
+		}
+	}
+	fromOK, senderOK := true, true
+	var badFrom, badSender string
+	hasFrom := false
+	for _, f := range fields {
+		switch f.name {
+		case "from":
+			hasFrom = true
+			if ok, bad := h.mayUse(f, m); !ok && fromOK {
+				fromOK, badFrom = false, bad
+			}
+		case "sender":
+			if ok, bad := h.mayUse(f, m); !ok && senderOK {
+				senderOK, badSender = false, bad
+			}
+		}
+	}
+
+	own := h.ownMailbox()
+	var b bytes.Buffer
+	b.WriteString(h.received())
+	if !hasFrom {
+		// Postfix would write one from the calling uid's GECOS, which is
+		// mppd's, not the user's.
+		fmt.Fprintf(&b, "From: %s\n", own)
+	}
+	if h.id.Policy == PolicyReject && (!fromOK || !senderOK) {
+		// Nothing is delivered: the fields stay as they are.
+		what, bad := "From:", badFrom
+		if fromOK {
+			what, bad = "Sender:", badSender
+		}
+		h.refusal = tempError(fmt.Sprintf("Local error encountered: %s address %s is not %s's",
+			what, replySafe(bad), replySafe(h.env.User)), nil)
+		fromOK, senderOK = true, true
+	}
+	rewrite := h.id.Policy == PolicyRewrite && !fromOK
+	dropSender := !senderOK || !fromOK
+	switch {
+	case fromOK && senderOK:
+	case rewrite:
+		h.note("From: rewritten", badFrom)
+	case !fromOK:
+		h.note("Sender: added", badFrom)
+	default:
+		h.note("Sender: removed", badSender)
+	}
+	wroteFrom := false
+	for _, f := range fields {
+		switch {
+		case f.name == "sender" && dropSender:
+			continue
+		case f.name == "from" && rewrite:
+			if !wroteFrom {
+				fmt.Fprintf(&b, "From: %s\n", own)
+				wroteFrom = true
+			}
+			continue
+		}
+		b.Write(f.raw)
+		if f.raw[len(f.raw)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+		if f.name == "from" && !fromOK && !rewrite && !wroteFrom {
+			// Right below the author it does not match.
+			fmt.Fprintf(&b, "Sender: %s\n", own)
+			wroteFrom = true
+		}
+	}
+	return b.Bytes()
+}
+
+func (h *headerFilter) note(what, addr string) {
+	if h.logs != nil {
+		h.logs(what+": not the user's address", addr)
+	}
+}
+
+// ownMailbox is the user's address with their full name, for the From: or
+// Sender: mppd writes.
+func (h *headerFilter) ownMailbox() string {
+	addr := h.id.Address(h.env.User)
+	name := h.id.FullName(h.env.User)
+	if name == "" {
+		return addr
+	}
+	// mail.Address quotes or encodes the name as RFC 5322 and RFC 2047
+	// require; the address is written as mppd quotes it everywhere.
+	s := (&mail.Address{Name: name, Address: "x@x"}).String()
+	return strings.TrimSuffix(s, "<x@x>") + "<" + addr + ">"
+}
+
+// received is the trace field for this message (RFC 5321 §4.4): where it
+// came from, who proved their identity, which server took it, the session
+// id that is in mppd's log lines, and when.
+func (h *headerFilter) received() string {
+	from := "unknown"
+	if ip := net.ParseIP(h.env.Peer); ip != nil {
+		if ip.To4() != nil {
+			from = "[" + ip.String() + "]"
+		} else {
+			from = "[IPv6:" + ip.String() + "]"
+		}
+	}
+	return fmt.Sprintf("Received: from %s\n\tby %s (mppd) with MPP id %s\n\t(authenticated user %s);\n\t%s\n",
+		from, h.id.Hostname, h.env.SessionID, commentSafe(h.env.User),
+		h.id.time().Format("Mon, 02 Jan 2006 15:04:05 -0700"))
+}
+
+// commentSafe quotes what would end or nest an RFC 5322 comment.
+func commentSafe(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`)
+	return r.Replace(s)
+}
+
+// replySafe makes a client-supplied string fit in one reply line.
+func replySafe(s string) string {
+	const max = 100
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) > max {
+		s = strings.ToValidUTF8(s[:max], "") + "..."
+	}
+	if s == "" {
+		s = "(none)"
+	}
+	return s
+}

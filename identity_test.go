@@ -1,0 +1,455 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// withoutTrace checks that msg starts with mppd's Received: field and
+// returns the message without it.
+func withoutTrace(t testing.TB, msg string) string {
+	t.Helper()
+	if !strings.HasPrefix(msg, "Received: from ") {
+		t.Fatalf("message does not start with mppd's Received: field: %q", msg)
+	}
+	rest := msg
+	for {
+		i := strings.IndexByte(rest, '\n')
+		rest = rest[i+1:]
+		if rest == "" || rest[0] != '\t' && rest[0] != ' ' {
+			return rest
+		}
+	}
+}
+
+var testTime = time.Date(2026, 11, 28, 14, 1, 10, 0, time.FixedZone("", 3600))
+
+func testIdentity(t testing.TB, policy FromPolicy, loginMap string) *Identity {
+	id := &Identity{Domain: "example.org", Policy: policy, Hostname: "mpp.test",
+		now: func() time.Time { return testTime },
+		fullName: func(u string) string {
+			if u == "alice" {
+				return "Alice Example"
+			}
+			return ""
+		}}
+	if loginMap != "" {
+		id.LoginMap = filepath.Join(t.TempDir(), "senders")
+		if err := os.WriteFile(id.LoginMap, []byte(loginMap), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+// filter runs text through a header filter in pieces of size n (0: whole).
+func filter(t testing.TB, id *Identity, user, text string, n int) (string, *replyError) {
+	t.Helper()
+	var out bytes.Buffer
+	h := id.newHeaderFilter(&out, Envelope{User: user, Peer: "192.0.2.7", SessionID: "0123456789ab"}, nil)
+	p := []byte(text)
+	for len(p) > 0 {
+		k := len(p)
+		if n > 0 && n < k {
+			k = n
+		}
+		if _, err := h.Write(p[:k]); err != nil {
+			t.Fatal(err)
+		}
+		if len(h.header)+len(h.line) > maxHeaderSize {
+			t.Fatalf("header filter holds %d bytes", len(h.header)+len(h.line))
+		}
+		p = p[k:]
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), h.refusal
+}
+
+const aliceFrom = `"Alice Example" <alice@example.org>`
+
+func TestHeaderFilter(t *testing.T) {
+	long := "Subject: " + strings.Repeat("a", maxHeaderSize) + "\n"
+	many := strings.Repeat("X-Pad: 0123456789\n", maxHeaderSize/18+10)
+	cut := len(many[:maxHeaderSize]) / 18 * 18 // the lines that fit
+	aliases := "postmaster@example.org  alice, bob\n# comment\n\n@sales.example.org\tcarol alice\nboss@example.org bob\n"
+	tests := []struct {
+		name, user, aliases string
+		policy              FromPolicy
+		in, want            string
+		refused             string // part of the 451 text, for PolicyReject
+	}{
+		{name: "own From unchanged", in: "From: alice@example.org\nTo: b@x.org\n\nbody\n",
+			want: "From: alice@example.org\nTo: b@x.org\n\nbody\n"},
+		{name: "own From, other case and a name", in: "From: Al <ALICE@Example.ORG>\n\nb\n",
+			want: "From: Al <ALICE@Example.ORG>\n\nb\n"},
+		{name: "bare login as From", in: "From: alice\n\nb\n", want: "From: alice\n\nb\n"},
+		{name: "foreign From gets Sender", in: "To: b@x.org\nFrom: ceo@corp.example\nSubject: s\n\nbody\n",
+			want: "To: b@x.org\nFrom: ceo@corp.example\nSender: " + aliceFrom + "\nSubject: s\n\nbody\n"},
+		{name: "forged Sender replaced", in: "Sender: ceo@corp.example\nFrom: ceo@corp.example\n\nb\n",
+			want: "From: ceo@corp.example\nSender: " + aliceFrom + "\n\nb\n"},
+		{name: "forged Sender under own From removed", in: "From: alice@example.org\nsender: ceo@corp.example\n\nb\n",
+			want: "From: alice@example.org\n\nb\n"},
+		{name: "folded foreign From", in: "From: The Boss\n <ceo@corp.example>\nTo: x@y.org\n\nb\n",
+			want: "From: The Boss\n <ceo@corp.example>\nSender: " + aliceFrom + "\nTo: x@y.org\n\nb\n"},
+		{name: "one foreign mailbox among own", in: "From: alice@example.org, ceo@corp.example\n\nb\n",
+			want: "From: alice@example.org, ceo@corp.example\nSender: " + aliceFrom + "\n\nb\n"},
+		{name: "unreadable From", in: "From: <<<\n\nb\n", want: "From: <<<\nSender: " + aliceFrom + "\n\nb\n"},
+		{name: "empty group From", in: "From: undisclosed:;\n\nb\n", want: "From: undisclosed:;\nSender: " + aliceFrom + "\n\nb\n"},
+		{name: "no From: one is added", in: "To: b@x.org\n\nbody\n", want: "From: " + aliceFrom + "\nTo: b@x.org\n\nbody\n"},
+		{name: "no From, user without a name", user: "bob", in: "To: b@x.org\n\nbody\n",
+			want: "From: bob@example.org\nTo: b@x.org\n\nbody\n"},
+		{name: "no header at all", in: "Hello\nworld\n", want: "From: " + aliceFrom + "\n\nHello\nworld\n"},
+		{name: "body looks like a header after a non-header line", in: "Hello\nFrom: ceo@corp.example\n\nx\n",
+			want: "From: " + aliceFrom + "\n\nHello\nFrom: ceo@corp.example\n\nx\n"},
+		{name: "empty header", in: "\nbody\n", want: "From: " + aliceFrom + "\n\nbody\n"},
+		{name: "header only", in: "Subject: x\n", want: "From: " + aliceFrom + "\nSubject: x\n"},
+		{name: "empty text", in: "", want: "From: " + aliceFrom + "\n"},
+		{name: "obsolete space before colon", in: "Subject : x\nFrom : ceo@corp.example\n\nb\n",
+			want: "Subject : x\nFrom : ceo@corp.example\nSender: " + aliceFrom + "\n\nb\n"},
+		{name: "NUL ends the header, From: below it is body",
+			in:   "Subject: a\x00b\nFrom: ceo@corp.example\n\nbody\n",
+			want: "From: " + aliceFrom + "\n\nSubject: a\x00b\nFrom: ceo@corp.example\n\nbody\n"},
+		{name: "bare CR ends the header", in: "To: b@x.org\nSubject: a\rFrom: ceo@corp.example\n\nbody\n",
+			want: "From: " + aliceFrom + "\nTo: b@x.org\n\nSubject: a\rFrom: ceo@corp.example\n\nbody\n"},
+		{name: "whitespace-only line ends the header", in: "To: b@x.org\n \nFrom: ceo@corp.example\n\nb\n",
+			want: "From: " + aliceFrom + "\nTo: b@x.org\n\n \nFrom: ceo@corp.example\n\nb\n"},
+		{name: "a header line larger than the bound is body", in: "To: b@x.org\n" + long + "From: ceo@corp.example\n\nbody\n",
+			want: "From: " + aliceFrom + "\nTo: b@x.org\n\n" + long + "From: ceo@corp.example\n\nbody\n"},
+		{name: "a header block without end", in: many + "From: ceo@corp.example\n",
+			want: "From: " + aliceFrom + "\n" + many[:cut] + "\n" + many[cut:] + "From: ceo@corp.example\n"},
+		{name: "8-bit header and body kept", in: "From: alice@example.org\nSubject: caf\xc3\xa9 \xff\n\n\xfe\xff\x00.\n",
+			want: "From: alice@example.org\nSubject: caf\xc3\xa9 \xff\n\n\xfe\xff\x00.\n"},
+
+		{name: "rewrite foreign From", policy: PolicyRewrite, in: "From: ceo@corp.example\nTo: b@x.org\nFrom: x@y.org\nSender: ceo@corp.example\n\nb\n",
+			want: "From: " + aliceFrom + "\nTo: b@x.org\n\nb\n"},
+		{name: "rewrite keeps own From", policy: PolicyRewrite, in: "From: Me <alice@example.org>\n\nb\n",
+			want: "From: Me <alice@example.org>\n\nb\n"},
+		{name: "rewrite drops forged Sender only", policy: PolicyRewrite, in: "From: alice@example.org\nSender: ceo@corp.example\n\nb\n",
+			want: "From: alice@example.org\n\nb\n"},
+		{name: "reject foreign From", policy: PolicyReject, in: "From: ceo@corp.example\n\nb\n",
+			want: "From: ceo@corp.example\n\nb\n", refused: "From: address ceo@corp.example is not alice's"},
+		{name: "reject forged Sender", policy: PolicyReject, in: "From: alice@example.org\nSender: ceo@corp.example\n\nb\n",
+			want: "From: alice@example.org\nSender: ceo@corp.example\n\nb\n", refused: "Sender: address ceo@corp.example is not alice's"},
+		{name: "reject accepts own", policy: PolicyReject, in: "From: alice@example.org\n\nb\n", want: "From: alice@example.org\n\nb\n"},
+
+		{name: "alias from the map", aliases: aliases, policy: PolicyReject, in: "From: PostMaster@example.org\n\nb\n",
+			want: "From: PostMaster@example.org\n\nb\n"},
+		{name: "domain alias from the map", aliases: aliases, policy: PolicyReject, in: "From: anyone@sales.example.org\n\nb\n",
+			want: "From: anyone@sales.example.org\n\nb\n"},
+		{name: "another login's alias", aliases: aliases, policy: PolicyReject, in: "From: boss@example.org\n\nb\n",
+			want: "From: boss@example.org\n\nb\n", refused: "boss@example.org is not alice's"},
+		{name: "login compared exactly", user: "Bob", aliases: aliases, policy: PolicyReject, in: "From: boss@example.org\n\nb\n",
+			want: "From: boss@example.org\n\nb\n", refused: "not Bob's"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.user == "" {
+				tc.user = "alice"
+			}
+			id := testIdentity(t, tc.policy, tc.aliases)
+			var first string
+			for _, n := range []int{0, 1, 3, 4096} {
+				out, refusal := filter(t, id, tc.user, tc.in, n)
+				if n == 0 {
+					first = out
+				} else if out != first {
+					t.Fatalf("written in pieces of %d: %q, whole: %q", n, out, first)
+				}
+				if got := withoutTrace(t, out); got != tc.want {
+					t.Fatalf("got  %q\nwant %q", trunc(got), trunc(tc.want))
+				}
+				switch {
+				case tc.refused == "" && refusal != nil:
+					t.Fatalf("refused: %v", refusal)
+				case tc.refused != "" && (refusal == nil || refusal.code != codeLocalError || !strings.Contains(refusal.msg, tc.refused)):
+					t.Fatalf("refusal %v, want 451 with %q", refusal, tc.refused)
+				}
+			}
+		})
+	}
+}
+
+func trunc(s string) string {
+	if len(s) > 300 {
+		return s[:150] + "..." + s[len(s)-150:]
+	}
+	return s
+}
+
+func TestReceived(t *testing.T) {
+	id := testIdentity(t, PolicySender, "")
+	for _, tc := range []struct{ peer, user, want string }{
+		{"192.0.2.7", "alice", "Received: from [192.0.2.7]\n\tby mpp.test (mppd) with MPP id 0123456789ab\n" +
+			"\t(authenticated user alice);\n\tSat, 28 Nov 2026 14:01:10 +0100\n"},
+		{"2001:db8::1", "alice", "Received: from [IPv6:2001:db8::1]\n"},
+		{"unknown", "alice", "Received: from unknown\n"},
+		{"192.0.2.7\nX-Forged: 1", "alice", "Received: from unknown\n"},
+		{"192.0.2.7", `a(b)c\d`, `(authenticated user a\(b\)c\\d);`},
+	} {
+		h := id.newHeaderFilter(nil, Envelope{User: tc.user, Peer: tc.peer, SessionID: "0123456789ab"}, nil)
+		if got := h.received(); !strings.Contains(got, tc.want) {
+			t.Errorf("peer %q user %q: got %q, want %q in it", tc.peer, tc.user, got, tc.want)
+		}
+	}
+}
+
+func TestAddress(t *testing.T) {
+	id := &Identity{Domain: "example.org"}
+	for user, want := range map[string]string{
+		"alice":        "alice@example.org",
+		"first.last":   "first.last@example.org",
+		"o'brien+tag":  "o'brien+tag@example.org",
+		"jürgen":       "jürgen@example.org",
+		"a\"b":         `"a\"b"@example.org`,
+		"at@sign":      `"at@sign"@example.org`,
+		"dots..twice":  `"dots..twice"@example.org`,
+		".leading":     `".leading"@example.org`,
+		`back\slash<>`: `"back\\slash<>"@example.org`,
+	} {
+		if got := id.Address(user); got != want {
+			t.Errorf("Address(%q) = %q, want %q", user, got, want)
+		}
+	}
+}
+
+func TestCheckDomain(t *testing.T) {
+	for _, d := range []string{"example.org", "mppd.test", "localhost", "xn--caf-dma.example", "café.example", "[192.0.2.1]", "[IPv6:2001:db8::1]", "under_score.example"} {
+		if err := checkDomain(d); err != nil {
+			t.Errorf("%q: %v", d, err)
+		}
+	}
+	for _, d := range []string{"", "-f", ".example.org", "example.org.", "a..b", "a b", "a@b", "a\nb", "a>b", "[]", strings.Repeat("a", 254)} {
+		if err := checkDomain(d); err == nil {
+			t.Errorf("%q accepted", d)
+		}
+	}
+}
+
+func TestDefaultDomain(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mailname")
+	if got := defaultDomain(p, "host.example"); got != "host.example" {
+		t.Errorf("without mailname: %q", got)
+	}
+	os.WriteFile(p, []byte("  mail.example.org \nsecond line\n"), 0o644)
+	if got := defaultDomain(p, "host.example"); got != "mail.example.org" {
+		t.Errorf("with mailname: %q", got)
+	}
+	os.WriteFile(p, []byte("not a domain!\n"), 0o644)
+	if got := defaultDomain(p, "host.example"); got != "host.example" {
+		t.Errorf("with a bad mailname: %q", got)
+	}
+}
+
+func TestParseFromPolicy(t *testing.T) {
+	for _, s := range []string{"sender", "rewrite", "reject"} {
+		p, err := parseFromPolicy(s)
+		if err != nil || p.String() != s {
+			t.Errorf("%q: %v %v", s, p, err)
+		}
+	}
+	if _, err := parseFromPolicy("Sender"); err == nil {
+		t.Error("Sender accepted")
+	}
+}
+
+func TestReadLoginMap(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "map")
+	os.WriteFile(p, []byte("# c\nA@Example.org alice,bob carol\n\n@x.org\tdave\nA@example.org erin\n"), 0o644)
+	m, err := readLoginMap(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		login, addr string
+		want        bool
+	}{
+		{"alice", "a@example.org", true}, {"bob", "A@EXAMPLE.ORG", true}, {"carol", "a@example.org", true},
+		{"erin", "a@example.org", true}, {"dave", "a@example.org", false}, {"dave", "z@X.org", true},
+		{"Alice", "a@example.org", false}, {"alice", "b@example.org", false}, {"alice", "a@x.org", false},
+	} {
+		if got := m.owns(tc.login, tc.addr); got != tc.want {
+			t.Errorf("owns(%q, %q) = %v", tc.login, tc.addr, got)
+		}
+	}
+	for _, bad := range []string{"lonely@example.org\n", "nodomain alice\n"} {
+		os.WriteFile(p, []byte(bad), 0o644)
+		if _, err := readLoginMap(p); err == nil || !strings.Contains(err.Error(), ":1:") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if _, err := readLoginMap(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// An unreadable map allows only the user's own address: it fails closed.
+func TestLoginMapUnreadable(t *testing.T) {
+	id := testIdentity(t, PolicyReject, "postmaster@example.org alice\n")
+	os.Remove(id.LoginMap)
+	if _, refusal := filter(t, id, "alice", "From: postmaster@example.org\n\nb\n", 0); refusal == nil {
+		t.Fatal("alias accepted without the map")
+	}
+}
+
+// The session puts the filter between the text and the deliverer: the
+// envelope sender is qualified, the Received: field carries the session id
+// of the log lines, and a refusal is a 451 that leaves NOOP at 250 and
+// DATA allowed.
+func TestSessionIdentity(t *testing.T) {
+	cfg, d, hook := testConfig(t)
+	cfg.Identity = testIdentity(t, PolicyReject, "")
+	codes := runScript(t, cfg, login+"DATA\r\nFrom: alice@example.org\r\nTo: b@x.org\r\n\r\n..dot\r\n.\r\n"+
+		"DATA\r\nFrom: ceo@corp.example\r\n\r\nb\r\n.\r\nNOOP\r\nDATA\r\n\r\nno header\r\n.\r\nQUIT\r\n")
+	if want := "220 250 250 354 250 354 451 250 354 250 221"; strings.Join(codes, " ") != want {
+		t.Fatalf("codes %v, want %s", codes, want)
+	}
+	msgs := d.messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages delivered", len(msgs))
+	}
+	if msgs[0].env.Sender != "alice@example.org" || msgs[0].env.User != "alice" {
+		t.Errorf("envelope %+v", msgs[0].env)
+	}
+	m := regexp.MustCompile(`^Received: from \[192\.0\.2\.1\]\n\tby mpp\.test \(mppd\) with MPP id ([0-9a-f]{12})\n`).FindStringSubmatch(msgs[0].text)
+	if m == nil {
+		t.Fatalf("no Received: field: %q", msgs[0].text)
+	}
+	if got := withoutTrace(t, msgs[0].text); got != "From: alice@example.org\nTo: b@x.org\n\n.dot\n" {
+		t.Errorf("first message %q", got)
+	}
+	if got := withoutTrace(t, msgs[1].text); got != "From: "+aliceFrom+"\n\nno header\n" {
+		t.Errorf("second message %q", got)
+	}
+	queued, refused := false, false
+	for _, e := range hook.AllEntries() {
+		if e.Data["session"] != m[1] {
+			t.Errorf("log line %q has session %v, Received: says %s", e.Message, e.Data["session"], m[1])
+		}
+		queued = queued || e.Message == "message queued" && e.Data["sender"] == "alice@example.org"
+		refused = refused || e.Message == "message refused: not the user's address"
+	}
+	if !queued || !refused {
+		t.Errorf("log lines missing (queued %v, refused %v)", queued, refused)
+	}
+}
+
+// The body passes the filter unchanged and in order, whatever it holds and
+// however it is cut into pieces by the text reader.
+func TestBodyStreamsThrough(t *testing.T) {
+	cfg, d, _ := testConfig(t)
+	cfg.Identity = testIdentity(t, PolicySender, "")
+	cfg.MaxMessage = 0
+	body := make([]byte, 0, 3<<20)
+	for i := 0; len(body) < 3<<20; i++ {
+		switch i % 7 {
+		case 0:
+			body = append(body, '.')
+		case 1:
+			body = append(body, 0, 0xff, 0xfe, '\r')
+		case 2:
+			body = append(body, bytes.Repeat([]byte{'x'}, 70000+i%1000)...)
+		case 3:
+			body = append(body, "From: ceo@corp.example"...)
+		}
+		body = append(body, "line\xc3\xa9 "...)
+		body = append(body, byte('a'+i%26))
+		body = append(body, '\n')
+	}
+	var wire bytes.Buffer
+	wire.WriteString(login + "DATA\r\nFrom: alice@example.org\r\n\r\n")
+	for _, l := range bytes.SplitAfter(body, []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		if l[0] == '.' {
+			wire.WriteByte('.')
+		}
+		wire.Write(bytes.TrimSuffix(l, []byte("\n")))
+		wire.WriteString("\r\n")
+	}
+	wire.WriteString(".\r\nQUIT\r\n")
+	runScript(t, cfg, wire.String())
+	msgs := d.messages()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	if got := withoutTrace(t, msgs[0].text); got != "From: alice@example.org\n\n"+string(body) {
+		t.Fatalf("body changed: %d bytes delivered, %d sent", len(got), len(body)+len("From: alice@example.org\n\n"))
+	}
+}
+
+func TestDeliverSenderAndFailures(t *testing.T) {
+	dir := t.TempDir()
+	sm, err := newSendmail(fakeSendmail(t, dir, "")+" -t -oi", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := Envelope{User: "alice", Sender: "alice@example.org"}
+	if err := sm.Deliver(context.Background(), env, spoolWith(t, "x\n")); err != nil {
+		t.Fatal(err)
+	}
+	if got := recorded(t, dir, "argv"); len(got) != 1 || got[0] != "-t\n-oi\n-f\nalice@example.org\n" {
+		t.Errorf("argv %q", got)
+	}
+	if err := sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "-oQ/tmp"}, spoolWith(t, "x\n")); err == nil {
+		t.Error("an envelope sender that looks like an option was passed on")
+	}
+
+	for _, tc := range []struct {
+		name, script, reply, log string
+	}{
+		{"no recipients", `echo "sendmail: fatal: alice@example.org(1000): No recipient addresses found in message header" >&2; exit 75`,
+			"no recipients", "No recipient addresses found"},
+		{"other temporary failure", `echo "sendmail: fatal: out of memory" >&2; exit 75`,
+			"did not accept the message", "out of memory"},
+		{"postdrop refused", `echo "postdrop: warning: mail_queue_enter: create file maildrop/54740.15807: Permission denied" >&2; exec sleep 60`,
+			"refused the message", "supplementary group postdrop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			sm, err := newSendmail(fakeSendmail(t, dir, tc.script)+" -t -oi", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = sm.Deliver(context.Background(), env, spoolWith(t, "x\n"))
+			re := asReplyError(err)
+			if err == nil || re.code != codeLocalError || !strings.Contains(re.msg, tc.reply) || !strings.Contains(re.Error(), tc.log) {
+				t.Fatalf("got %v, want 451 %q with %q for the log", err, tc.reply, tc.log)
+			}
+		})
+	}
+}
+
+// The delivery command's output is kept for the log up to its limit, also
+// when os/exec copies it with io.Copy (which prefers a ReaderFrom).
+func TestCommandOutputBounded(t *testing.T) {
+	out := newCommandOutput()
+	n, err := io.Copy(out, io.LimitReader(zeroReader{}, 1<<20))
+	if err != nil || n != 1<<20 {
+		t.Fatalf("copied %d: %v", n, err)
+	}
+	if out.buf.Len() != maxSendmailOutput {
+		t.Errorf("kept %d bytes, limit %d", out.buf.Len(), maxSendmailOutput)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
