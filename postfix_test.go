@@ -1,0 +1,535 @@
+package main
+
+// Delivery into a real Postfix, by real users of /etc/shadow, through mppd
+// started as systemd starts it: the message must land in /var/mail/USER
+// with USER's address as its envelope sender, and with its header and body
+// as the client sent them, dots and 8-bit bytes included.
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// needPostfix skips (or, under MPPD_REQUIRE_REAL=1, fails) a test that needs
+// a running Postfix behind /usr/sbin/sendmail and root to make users.
+func needPostfix(t testing.TB) {
+	t.Helper()
+	needRoot(t)
+	needProgram(t, "/usr/sbin/postfix")
+	needProgram(t, "/usr/sbin/sendmail")
+	err := exec.Command("/usr/sbin/postfix", "status").Run()
+	needReal(t, err == nil, "Postfix is not running (postfix start, or .ci/setup.d/30-postfix.sh)")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+type mailUser struct{ name, password string }
+
+// newMailUser makes a real user with useradd and sets a password with
+// chpasswd (PAM: yescrypt on Debian 12), and removes both, and the
+// mailbox, when the test ends.
+func newMailUser(t testing.TB, gecos string) mailUser {
+	t.Helper()
+	needProgram(t, "useradd")
+	u := mailUser{name: "i3" + randomHex(6), password: "pw " + randomHex(4) + " caf\u00e9"}
+	runCmd(t, "", "useradd", "-M", "-s", "/usr/sbin/nologin", "-c", gecos, u.name)
+	t.Cleanup(func() {
+		exec.Command("userdel", u.name).Run()
+		os.Remove("/var/mail/" + u.name)
+	})
+	runCmd(t, u.name+":"+u.password+"\n", "chpasswd")
+	if h := shadowHash(t, u.name); !strings.HasPrefix(h, "$y$") {
+		t.Fatalf("chpasswd wrote %q, not yescrypt", h)
+	}
+	return u
+}
+
+// newDaemonUser makes a user and group for mppd to run as.
+func newDaemonUser(t testing.TB) string {
+	t.Helper()
+	name := "i3mppd" + randomHex(4)
+	runCmd(t, "", "useradd", "--system", "-M", "-s", "/usr/sbin/nologin", name)
+	t.Cleanup(func() { exec.Command("userdel", name).Run() })
+	return name
+}
+
+func runCmd(t testing.TB, stdin, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+func shadowHash(t testing.TB, user string) string {
+	t.Helper()
+	b, err := os.ReadFile("/etc/shadow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Split(l, ":")
+		if len(f) > 1 && f[0] == user {
+			return f[1]
+		}
+	}
+	t.Fatalf("%s not in /etc/shadow", user)
+	return ""
+}
+
+// mailbox waits until /var/mail/USER holds n messages and returns them,
+// each without its mbox "From " line and the empty line mbox adds.
+func mailbox(t testing.TB, user string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile("/var/mail/" + user)
+		var msgs []string
+		for _, m := range regexp.MustCompile(`(?m)^From [^\n]*\n`).Split(string(b), -1)[1:] {
+			msgs = append(msgs, strings.TrimSuffix(m, "\n"))
+		}
+		if len(msgs) >= n {
+			if len(msgs) > n {
+				t.Fatalf("%d messages in /var/mail/%s, want %d", len(msgs), user, n)
+			}
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages in /var/mail/%s after 30s; postfix log:\n%s", len(msgs), n, user, postfixLog(user))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// postfixLog is what Postfix logged about user, for a failure message.
+func postfixLog(user string) string {
+	b, _ := os.ReadFile("/var/log/postfix.log")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, user) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// mailHeader returns the values of a header field of a delivered message.
+func mailHeader(msg, name string) []string {
+	head, _, _ := strings.Cut(msg, "\n\n")
+	var vals []string
+	lines := strings.Split(head, "\n")
+	for i := 0; i < len(lines); i++ {
+		k, v, ok := strings.Cut(lines[i], ":")
+		if !ok || !strings.EqualFold(k, name) {
+			continue
+		}
+		for i+1 < len(lines) && (strings.HasPrefix(lines[i+1], " ") || strings.HasPrefix(lines[i+1], "\t")) {
+			i++
+			v += "\n" + lines[i]
+		}
+		vals = append(vals, strings.TrimSpace(v))
+	}
+	return vals
+}
+
+func mailBody(msg string) string {
+	_, b, _ := strings.Cut(msg, "\n\n")
+	return b
+}
+
+// mailDomain is the domain mppd qualifies users with by default.
+func mailDomain(t testing.TB) string {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return defaultDomain("/etc/mailname", h)
+}
+
+// startMppdSocket starts mppd under systemd-socket-activate --accept, as
+// mppd.socket with Accept=yes starts it, and returns its address and its
+// log (stderr). wrapper, if any, goes before mppd on the command line
+// (setpriv).
+func startMppdSocket(t testing.TB, wrapper []string, flags ...string) (string, *strings.Builder) {
+	t.Helper()
+	ssa := needProgram(t, "systemd-socket-activate")
+	addr := freePort(t)
+	args := append([]string{"-l", addr, "--accept", "--"}, wrapper...)
+	args = append(args, mppdBinary(t), "-log", "stderr", "-fail-delay", "0", "-hostname", "mppd-e2e.test")
+	log := startLauncher(t, ssa, append(args, flags...)...)
+	return addr, log
+}
+
+// postfixMessage holds what breaks naive mail code: dot-stuffed lines, a
+// line that is a lone dot once unstuffed, 8-bit bytes that are not UTF-8,
+// trailing white space, an empty line inside the body, a long line.
+func postfixMessage(to, from, token string) (wire, wantBody string) {
+	long := strings.Repeat("0123456789", 300)
+	wire = "From: " + from + "\r\nTo: " + to + "\r\nSubject: mppd " + token + " caf\xc3\xa9\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+		"..leading dot\r\n..\r\n...\r\n8-bit: caf\xc3\xa9 \xff\xfe\r\ntrailing space   \r\n\r\n" + long + "\r\nlast line\r\n.\r\n"
+	wantBody = ".leading dot\n.\n..\n8-bit: caf\xc3\xa9 \xff\xfe\ntrailing space   \n\n" + long + "\nlast line\n"
+	return wire, wantBody
+}
+
+func postOne(t testing.TB, addr string, u mailUser, text string, want string) string {
+	t.Helper()
+	c := newClient(t, dialRetry(t, addr))
+	c.expect("220")
+	c.cmd("USER "+u.name, "250")
+	c.cmd("PASS "+u.password, "250")
+	c.cmd("DATA", "354")
+	c.send(text)
+	reply := c.expect(want)
+	c.cmd("QUIT", "221")
+	return reply
+}
+
+// TestPostfixEndToEnd: a real user of /etc/shadow (yescrypt, set by
+// chpasswd) posts through mppd under systemd-socket-activate into the real
+// Postfix; the message is in their mailbox with their address as envelope
+// sender, mppd's Received: field, and header and body intact.
+func TestPostfixEndToEnd(t *testing.T) {
+	needPostfix(t)
+	alice := newMailUser(t, "Alice Example,Room 1,,")
+	bob := newMailUser(t, "")
+	domain := mailDomain(t)
+	addr, log := startMppdSocket(t, nil)
+
+	token := randomHex(8)
+	wire, wantBody := postfixMessage(bob.name+"@"+domain, alice.name+"@"+domain, token)
+	postOne(t, addr, alice, wire, "250")
+	msg := mailbox(t, bob.name, 1)[0]
+
+	if rp := mailHeader(msg, "Return-Path"); len(rp) != 1 || rp[0] != "<"+alice.name+"@"+domain+">" {
+		t.Errorf("Return-Path %q, want <%s@%s>", rp, alice.name, domain)
+	}
+	recv := mailHeader(msg, "Received")
+	if len(recv) < 2 {
+		t.Fatalf("Received: %q", recv)
+	}
+	// Postfix's own Received: comes first, then mppd's.
+	m := regexp.MustCompile(`^from \[127\.0\.0\.1\]\n\tby mppd-e2e\.test \(mppd\) with MPP id ([0-9a-f]{12})\n\t\(authenticated user ` +
+		alice.name + `\);\n\t\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}$`).FindStringSubmatch(recv[1])
+	if m == nil {
+		t.Fatalf("mppd's Received: is %q", recv[1])
+	}
+	if !strings.Contains(log.String(), "session="+m[1]) {
+		t.Errorf("session id %s of the Received: field not in the log:\n%s", m[1], log)
+	}
+	for name, want := range map[string]string{
+		"From": alice.name + "@" + domain, "To": bob.name + "@" + domain,
+		"Subject": "mppd " + token + " caf\xc3\xa9", "Content-Transfer-Encoding": "8bit",
+	} {
+		if got := mailHeader(msg, name); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: %q, want %q", name, got, want)
+		}
+	}
+	if got := mailHeader(msg, "Sender"); len(got) != 0 {
+		t.Errorf("Sender: %q added to the user's own message", got)
+	}
+	if got := mailBody(msg); got != wantBody {
+		t.Errorf("body\n got %q\nwant %q", got, wantBody)
+	}
+}
+
+// TestPostfixSenderIdentity: what the user cannot forge. A foreign From:
+// gets a Sender: with the user's address (name from the GECOS field); a
+// missing From: is written by mppd, not by Postfix from mppd's own uid; the
+// envelope sender is the user's whatever the header says; -from-policy
+// reject refuses with 451 and delivers nothing.
+func TestPostfixSenderIdentity(t *testing.T) {
+	needPostfix(t)
+	alice := newMailUser(t, "Alice Example,Room 1,,")
+	bob := newMailUser(t, "")
+	domain := mailDomain(t)
+	addr, _ := startMppdSocket(t, nil)
+	rejecting, _ := startMppdSocket(t, nil, "-from-policy", "reject")
+
+	to := bob.name + "@" + domain
+	postOne(t, addr, alice, "From: The Boss <boss@example.com>\r\nSender: boss@example.com\r\nTo: "+to+"\r\nSubject: 1\r\n\r\nforged\r\n.\r\n", "250")
+	postOne(t, addr, alice, "To: "+to+"\r\nSubject: 2\r\n\r\nno From\r\n.\r\n", "250")
+	reply := postOne(t, rejecting, alice, "From: boss@example.com\r\nTo: "+to+"\r\nSubject: 3\r\n\r\nrefused\r\n.\r\n", "451")
+	if !strings.Contains(reply, "From: address boss@example.com is not "+alice.name+"'s") {
+		t.Errorf("reject reply %q", reply)
+	}
+	postOne(t, rejecting, alice, "From: "+alice.name+"@"+domain+"\r\nTo: "+to+"\r\nSubject: 4\r\n\r\nown\r\n.\r\n", "250")
+
+	msgs := mailbox(t, bob.name, 3)
+	own := `"Alice Example" <` + alice.name + "@" + domain + ">"
+	bySubject := map[string]string{}
+	for _, m := range msgs {
+		if rp := mailHeader(m, "Return-Path"); len(rp) != 1 || rp[0] != "<"+alice.name+"@"+domain+">" {
+			t.Errorf("Return-Path %q", rp)
+		}
+		bySubject[mailHeader(m, "Subject")[0]] = m
+	}
+	if m := bySubject["1"]; mailHeader(m, "From")[0] != "The Boss <boss@example.com>" || strings.Join(mailHeader(m, "Sender"), "|") != own {
+		t.Errorf("forged From: From %q Sender %q", mailHeader(m, "From"), mailHeader(m, "Sender"))
+	}
+	if m := bySubject["2"]; strings.Join(mailHeader(m, "From"), "|") != own {
+		t.Errorf("missing From: became %q, want %q", mailHeader(m, "From"), own)
+	}
+	if _, ok := bySubject["3"]; ok {
+		t.Error("the refused message was delivered")
+	}
+	if _, ok := bySubject["4"]; !ok {
+		t.Error("own message not delivered under -from-policy reject")
+	}
+}
+
+// TestPostfixNoRecipients: sendmail -t with no recipient header exits 75;
+// the client is told there were no recipients.
+func TestPostfixNoRecipients(t *testing.T) {
+	needPostfix(t)
+	alice := newMailUser(t, "")
+	addr, log := startMppdSocket(t, nil)
+	reply := postOne(t, addr, alice, "Subject: nobody\r\n\r\nbody\r\n.\r\n", "451")
+	if !strings.Contains(reply, "no recipients") {
+		t.Errorf("reply %q does not say there were no recipients", reply)
+	}
+	if !strings.Contains(log.String(), "No recipient addresses found") {
+		t.Errorf("log lacks Postfix's words:\n%s", log)
+	}
+}
+
+// mppdForUser copies the test binary where an unprivileged user can run it
+// (the build directory is private to root).
+func mppdForUser(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mppd-priv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Open(mppdBinary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	p := filepath.Join(dir, "mppd")
+	dst, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestPrivileges: delivery works under exactly the privileges the README's
+// "Privileges" section names (an unprivileged user with the supplementary
+// groups shadow and postdrop, no_new_privs, no capabilities), and each of
+// them is needed: without shadow PASS cannot be checked, without postdrop
+// postdrop cannot write the maildrop, and mppd says so at once (postdrop
+// itself would retry for ever) with a log line that says what to fix.
+func TestPrivileges(t *testing.T) {
+	needPostfix(t)
+	setpriv := needProgram(t, "setpriv")
+	alice := newMailUser(t, "")
+	bob := newMailUser(t, "")
+	runAs := newDaemonUser(t)
+	bin := mppdForUser(t)
+	domain := mailDomain(t)
+	to := bob.name + "@" + domain
+
+	start := func(groups string) (string, *strings.Builder) {
+		ssa := needProgram(t, "systemd-socket-activate")
+		addr := freePort(t)
+		log := startLauncher(t, ssa, "-l", addr, "--accept", "--",
+			setpriv, "--reuid", runAs, "--regid", runAs, "--groups", groups, "--no-new-privs",
+			"--inh-caps=-all", "--bounding-set=-all",
+			bin, "-log", "stderr", "-fail-delay", "0", "-spool-dir", "/tmp", "-delivery-timeout", "60s")
+		return addr, log
+	}
+
+	addr, log := start("shadow,postdrop")
+	postOne(t, addr, alice, "To: "+to+"\r\nSubject: least privilege\r\n\r\nbody\r\n.\r\n", "250")
+	msg := mailbox(t, bob.name, 1)[0]
+	if rp := mailHeader(msg, "Return-Path"); len(rp) != 1 || rp[0] != "<"+alice.name+"@"+domain+">" {
+		t.Errorf("Return-Path %q", rp)
+	}
+	// Postfix notes the uid that ran sendmail: mppd's, not root's.
+	uid := strings.TrimSpace(runCmd(t, "", "id", "-u", runAs))
+	if recv := mailHeader(msg, "Received"); len(recv) == 0 || !strings.Contains(recv[0], "from userid "+uid) {
+		t.Errorf("Postfix's Received: %q does not name uid %s", recv, uid)
+	}
+	if strings.Contains(log.String(), "level=error") || strings.Contains(log.String(), " error: ") {
+		t.Errorf("errors logged:\n%s", log)
+	}
+
+	// Without group shadow: /etc/shadow cannot be read, PASS says 451.
+	addr, _ = start("postdrop")
+	c := newClient(t, dialRetry(t, addr))
+	c.expect("220")
+	c.cmd("USER "+alice.name, "250")
+	c.cmd("PASS "+alice.password, "451")
+	c.cmd("QUIT", "221")
+
+	// Without group postdrop, and no_new_privs stopping postdrop's setgid.
+	addr, log = start("shadow")
+	began := time.Now()
+	postOne(t, addr, alice, "To: "+to+"\r\nSubject: refused\r\n\r\nbody\r\n.\r\n", "451")
+	if d := time.Since(began); d > 30*time.Second {
+		t.Errorf("451 after %v: postdrop was left to retry", d)
+	}
+	if !strings.Contains(log.String(), "supplementary group postdrop") {
+		t.Errorf("the log does not say what to fix:\n%s", log)
+	}
+	time.Sleep(time.Second)
+	if msgs := mailbox(t, bob.name, 1); len(msgs) != 1 {
+		t.Errorf("%d messages", len(msgs))
+	}
+}
+
+// secondPostfix sets up a Postfix instance of the test's own (its own
+// configuration, queue and log; no network listener) that is not running,
+// so a test can see what mppd does while "the mail system" is stopped
+// without stopping the system's Postfix that other tests use. It returns
+// the configuration directory; start and stop it with postfix -c DIR.
+func secondPostfix(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/var/spool", "postfix-mppdtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "conf")
+	t.Cleanup(func() {
+		exec.Command("/usr/sbin/postfix", "-c", conf, "stop").Run()
+		deadline := time.Now().Add(10 * time.Second)
+		for exec.Command("/usr/sbin/postfix", "-c", conf, "status").Run() == nil && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		os.RemoveAll(dir)
+	})
+	for _, d := range []string{conf, filepath.Join(dir, "queue"), filepath.Join(dir, "data")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(dir, 0o755)
+	for _, f := range []string{"main.cf", "master.cf"} {
+		b, err := os.ReadFile("/etc/postfix/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(conf, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCmd(t, "", "postconf", "-c", conf, "-e", "queue_directory="+dir+"/queue", "data_directory="+dir+"/data",
+		"maillog_file="+dir+"/postfix.log", "multi_instance_enable=no")
+	runCmd(t, "", "postconf", "-c", conf, "-MX", "smtp/inet") // the system's Postfix has port 25
+	runCmd(t, "", "postconf", "-c", conf, "-F", "*/*/chroot = n")
+	runCmd(t, "", "postfix", "-c", conf, "post-install", "create-missing")
+	runCmd(t, "", "chown", "postfix", dir+"/data")
+	return conf
+}
+
+// TestPostfixStopped: with the mail system stopped, Postfix's sendmail still
+// queues the message in the maildrop (exit 0), so 250 is right; the message
+// is delivered once Postfix starts.
+func TestPostfixStopped(t *testing.T) {
+	needPostfix(t)
+	conf := secondPostfix(t)
+	alice := newMailUser(t, "")
+	bob := newMailUser(t, "")
+	domain := mailDomain(t)
+	addr, _ := startMppdSocket(t, nil, "-sendmail", "/usr/sbin/sendmail -C "+conf+" -t -oi")
+	if exec.Command("/usr/sbin/postfix", "-c", conf, "status").Run() == nil {
+		t.Fatal("the test's Postfix is running")
+	}
+	postOne(t, addr, alice, "To: "+bob.name+"@"+domain+"\r\nSubject: while stopped\r\n\r\nqueued\r\n.\r\n", "250")
+	queued, _ := filepath.Glob(filepath.Join(filepath.Dir(conf), "queue", "maildrop", "*"))
+	if len(queued) != 1 {
+		t.Fatalf("%d files in the stopped Postfix's maildrop", len(queued))
+	}
+	if b, _ := os.ReadFile("/var/mail/" + bob.name); len(b) != 0 {
+		t.Fatal("delivered while Postfix was stopped")
+	}
+	runCmd(t, "", "postfix", "-c", conf, "start")
+	msg := mailbox(t, bob.name, 1)[0]
+	if mailBody(msg) != "queued\n" || mailHeader(msg, "Return-Path")[0] != "<"+alice.name+"@"+domain+">" {
+		t.Errorf("delivered %q", msg)
+	}
+}
+
+// BenchmarkPostfixPosting measures a posting end to end into Postfix (a
+// new MPP session under systemd-socket-activate: connect, USER, PASS of a
+// real yescrypt user of /etc/shadow, DATA, the 250 that says Postfix queued
+// it, QUIT) and, in the same iterations, sendmail -t called directly with
+// the same message. It reports both, their ratio (mppd/sendmail), and the
+// parts of a posting: start-up and greeting, USER and PASS (one yescrypt
+// verification), and the text from DATA to its 250 (spool, header check,
+// sendmail), whose ratio to the direct sendmail is mppd's cost of delivery.
+func BenchmarkPostfixPosting(b *testing.B) {
+	needPostfix(b)
+	alice := newMailUser(b, "")
+	bob := newMailUser(b, "")
+	domain := mailDomain(b)
+	addr, _ := startMppdSocket(b, nil)
+	text := "From: " + alice.name + "@" + domain + "\nTo: " + bob.name + "@" + domain + "\nSubject: bench\n\n" +
+		strings.Repeat("A line of a short message, as most are.\n", 50)
+	wire := strings.ReplaceAll(text, "\n", "\r\n") + ".\r\n"
+	postOne(b, addr, alice, wire, "250") // warm up: page cache, Postfix's processes
+	var total, greet, auth, data, direct time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		c := newClient(b, dialRetry(b, addr))
+		c.expect("220")
+		t1 := time.Now()
+		c.cmd("USER "+alice.name, "250")
+		c.cmd("PASS "+alice.password, "250")
+		t2 := time.Now()
+		c.cmd("DATA", "354")
+		c.send(wire)
+		c.expect("250")
+		t3 := time.Now()
+		c.cmd("QUIT", "221")
+		c.conn.Close()
+		t4 := time.Now()
+		cmd := exec.Command("/usr/sbin/sendmail", "-t", "-oi", "-f", alice.name+"@"+domain)
+		cmd.Stdin = strings.NewReader(text)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("sendmail: %v %s", err, out)
+		}
+		t5 := time.Now()
+		total += t4.Sub(t0)
+		greet += t1.Sub(t0)
+		auth += t2.Sub(t1)
+		data += t3.Sub(t2)
+		direct += t5.Sub(t4)
+	}
+	b.StopTimer()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) / 1000 }
+	b.ReportMetric(ms(total), "mppd-ms/op")
+	b.ReportMetric(ms(direct), "sendmail-ms/op")
+	b.ReportMetric(float64(total)/float64(direct), "ratio")
+	b.ReportMetric(ms(greet), "greet-ms/op")
+	b.ReportMetric(ms(auth), "auth-ms/op")
+	b.ReportMetric(ms(data), "data-ms/op")
+	b.ReportMetric(float64(data)/float64(direct), "data-ratio")
+}
