@@ -37,10 +37,10 @@ func randomHex(n int) string {
 
 type mailUser struct{ name, password string }
 
-// newMailUser makes a real user with useradd and sets a password with
+// newPostingUser makes a real user with useradd and sets a password with
 // chpasswd (PAM: yescrypt on Debian 12), and removes both, and the
 // mailbox, when the test ends.
-func newMailUser(t testing.TB, gecos string) mailUser {
+func newPostingUser(t testing.TB, gecos string) mailUser {
 	t.Helper()
 	needProgram(t, "useradd")
 	u := mailUser{name: "i3" + randomHex(6), password: "pw " + randomHex(4) + " caf\u00e9"}
@@ -206,8 +206,8 @@ func postOne(t testing.TB, addr string, u mailUser, text string, want string) st
 // sender, mppd's Received: field, and header and body intact.
 func TestPostfixEndToEnd(t *testing.T) {
 	needPostfix(t)
-	alice := newMailUser(t, "Alice Example,Room 1,,")
-	bob := newMailUser(t, "")
+	alice := newPostingUser(t, "Alice Example,Room 1,,")
+	bob := newPostingUser(t, "")
 	domain := mailDomain(t)
 	addr, log := startMppdSocket(t, nil)
 
@@ -255,8 +255,8 @@ func TestPostfixEndToEnd(t *testing.T) {
 // reject refuses with 451 and delivers nothing.
 func TestPostfixSenderIdentity(t *testing.T) {
 	needPostfix(t)
-	alice := newMailUser(t, "Alice Example,Room 1,,")
-	bob := newMailUser(t, "")
+	alice := newPostingUser(t, "Alice Example,Room 1,,")
+	bob := newPostingUser(t, "")
 	domain := mailDomain(t)
 	addr, _ := startMppdSocket(t, nil)
 	rejecting, _ := startMppdSocket(t, nil, "-from-policy", "reject")
@@ -297,7 +297,7 @@ func TestPostfixSenderIdentity(t *testing.T) {
 // the client is told there were no recipients.
 func TestPostfixNoRecipients(t *testing.T) {
 	needPostfix(t)
-	alice := newMailUser(t, "")
+	alice := newPostingUser(t, "")
 	addr, log := startMppdSocket(t, nil)
 	reply := postOne(t, addr, alice, "Subject: nobody\r\n\r\nbody\r\n.\r\n", "451")
 	if !strings.Contains(reply, "no recipients") {
@@ -348,8 +348,8 @@ func mppdForUser(t testing.TB) string {
 func TestPrivileges(t *testing.T) {
 	needPostfix(t)
 	setpriv := needProgram(t, "setpriv")
-	alice := newMailUser(t, "")
-	bob := newMailUser(t, "")
+	alice := newPostingUser(t, "")
+	bob := newPostingUser(t, "")
 	runAs := newDaemonUser(t)
 	bin := mppdForUser(t)
 	domain := mailDomain(t)
@@ -454,8 +454,8 @@ func secondPostfix(t testing.TB) string {
 func TestPostfixStopped(t *testing.T) {
 	needPostfix(t)
 	conf := secondPostfix(t)
-	alice := newMailUser(t, "")
-	bob := newMailUser(t, "")
+	alice := newPostingUser(t, "")
+	bob := newPostingUser(t, "")
 	domain := mailDomain(t)
 	addr, _ := startMppdSocket(t, nil, "-sendmail", "/usr/sbin/sendmail -C "+conf+" -t -oi")
 	if exec.Command("/usr/sbin/postfix", "-c", conf, "status").Run() == nil {
@@ -486,8 +486,8 @@ func TestPostfixStopped(t *testing.T) {
 // sendmail), whose ratio to the direct sendmail is mppd's cost of delivery.
 func BenchmarkPostfixPosting(b *testing.B) {
 	needPostfix(b)
-	alice := newMailUser(b, "")
-	bob := newMailUser(b, "")
+	alice := newPostingUser(b, "")
+	bob := newPostingUser(b, "")
 	domain := mailDomain(b)
 	addr, _ := startMppdSocket(b, nil)
 	text := "From: " + alice.name + "@" + domain + "\nTo: " + bob.name + "@" + domain + "\nSubject: bench\n\n" +
