@@ -61,6 +61,12 @@ type options struct {
 	tlsKey     string
 	requireTLS bool
 
+	// Password backends (RFC 1204 §3.4): auth_chain.go
+	auth               []string
+	authCAFile         string
+	authConnectTimeout time.Duration
+	authTimeout        time.Duration
+
 	// Activation and logging
 	listen      string
 	maxSessions int
@@ -86,7 +92,15 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.Int64Var(&o.maxMessage, "max-message-size", 10240000, "largest message in `bytes` (Postfix's default); 0: no limit")
 	fs.IntVar(&o.maxLine, "max-line-length", 2048, "longest command line in `bytes`, CRLF included")
 	fs.IntVar(&o.maxErrors, "max-errors", 10, "end a session after this many refused commands (`count`)")
-	fs.DurationVar(&o.failDelay, "fail-delay", 2*time.Second, "pause before answering a failed PASS (`duration`)")
+	fs.DurationVar(&o.failDelay, "fail-delay", 2*time.Second, "answer a failed PASS (530, or 451 from the backends) no sooner than this `duration` after it came")
+
+	fs.Func("auth", authSpecHelp, func(spec string) error {
+		o.auth = append(o.auth, spec)
+		return nil
+	})
+	fs.StringVar(&o.authCAFile, "auth-ca-file", "", "PEM `file` of the CA certificates that pop3s, STLS and ftps servers are verified against (default: the system roots)")
+	fs.DurationVar(&o.authConnectTimeout, "auth-connect-timeout", 10*time.Second, "give up connecting to a POP3 or FTP server after this `duration` (451)")
+	fs.DurationVar(&o.authTimeout, "auth-timeout", 20*time.Second, "give up one backend's whole check (connect, TLS, login; PAM) after this `duration` (451)")
 
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate chain `file` (PEM): sessions are TLS from the first byte; reread for every connection")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM) for -tls-cert")
@@ -196,13 +210,20 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The chain applies -fail-delay itself, counted from when PASS came,
+	// so that the session adds none on top (auth_chain.go).
+	auth, err := newAuthChain(o.auth, authOptions{passwd: o.passwd, caFile: o.authCAFile,
+		connectTimeout: o.authConnectTimeout, timeout: o.authTimeout, failFloor: o.failDelay})
+	if err != nil {
+		return nil, err
+	}
 	id, err := o.identity()
 	if err != nil {
 		return nil, err
 	}
 	return &Config{
 		Hostname:       o.hostname,
-		Auth:           &shadowAuth{path: o.passwd},
+		Auth:           auth,
 		Deliver:        sm,
 		Identity:       id,
 		SpoolDir:       o.spoolDir,
@@ -212,7 +233,7 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 		SessionTimeout: o.sessionTimeout,
 		WriteTimeout:   o.idleTimeout,
 		MaxErrors:      o.maxErrors,
-		FailDelay:      o.failDelay,
+		FailDelay:      0,
 		Log:            log,
 	}, nil
 }

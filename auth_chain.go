@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// The -auth flag: where PASS is checked (RFC 1204 §3.4 names the host's
+// password database, a remote POP3 or FTP server, or a file of the
+// administrator's). Several may be given; they are tried in order.
+const authSpecHelp = "password `backend`, repeatable, tried in order until one accepts:\n" +
+	"shadow (default: the -passwd file), pop3://HOST[:PORT], pop3://HOST[:PORT]?starttls (STLS),\n" +
+	"pop3s://HOST[:PORT] (TLS from the first byte), ftp://HOST[:PORT], ftps://HOST[:PORT]\n" +
+	"(explicit FTPS: AUTH TLS on the FTP port), pam:SERVICE (builds with -tags pam).\n" +
+	"A backend that says no passes the check on; if none accepts, PASS gets 530, or 451\n" +
+	"when one of them could not be asked (down, timed out, nonsense)"
+
+// authOptions is what building the backends needs from the flags.
+type authOptions struct {
+	passwd         string        // -passwd, for the shadow backend
+	caFile         string        // -auth-ca-file; "": the system roots
+	connectTimeout time.Duration // -auth-connect-timeout
+	timeout        time.Duration // -auth-timeout: one backend's whole check
+	failFloor      time.Duration // -fail-delay: no refusal is answered sooner
+}
+
+// remoteOptions is what the POP3 and FTP backends share.
+type remoteOptions struct {
+	connectTimeout time.Duration
+	timeout        time.Duration
+	roots          *x509.CertPool // nil: the system roots
+}
+
+// authBackend is one -auth entry: its spec, as the log names it, and its
+// checker.
+type authBackend struct {
+	name string
+	auth Authenticator
+}
+
+// authChain tries its backends in order until one accepts.
+//
+// A backend that refuses (530) passes the check on to the next one, as a
+// backend that cannot be asked (451) does: a user found in a later backend
+// must not be locked out because another is down. When none accepts, the
+// reply is 451 if any of them could not be asked, since that one might have
+// accepted: a 530 would tell a user with the right password that it is
+// wrong, and make fail2ban ban them for a server's outage. Dovecot's passdb
+// chains end the same way (an internal failure followed by refusals is an
+// internal failure).
+//
+// Every answer but 250 is given no sooner than failFloor after the check
+// began: the time a refusal takes then says nothing about which backend
+// refused, or why (an unknown user is often refused faster than a wrong
+// password by a remote server that skips the hash), as long as the backends
+// answer within failFloor.
+type authChain struct {
+	backends  []authBackend
+	failFloor time.Duration
+	sleep     func(ctx context.Context, until time.Time) // for tests; nil: sleepUntil
+}
+
+// newAuthChain builds the backends of specs (["shadow"] when empty). A spec
+// that cannot work is an error at start-up, never a surprise at PASS.
+func newAuthChain(specs []string, o authOptions) (*authChain, error) {
+	if len(specs) == 0 {
+		specs = []string{"shadow"}
+	}
+	if o.connectTimeout <= 0 || o.timeout <= 0 {
+		return nil, errors.New("-auth-connect-timeout and -auth-timeout must be positive")
+	}
+	ro := remoteOptions{connectTimeout: min(o.connectTimeout, o.timeout), timeout: o.timeout}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("-auth-ca-file: %w", err)
+		}
+		ro.roots = x509.NewCertPool()
+		if !ro.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-auth-ca-file %s: no PEM certificate in it", o.caFile)
+		}
+	}
+	c := &authChain{failFloor: o.failFloor}
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		b, err := newAuthBackend(spec, o, ro)
+		if err != nil {
+			return nil, fmt.Errorf("-auth %q: %w", spec, err)
+		}
+		if seen[b.name] {
+			return nil, fmt.Errorf("-auth %q: given twice", spec)
+		}
+		seen[b.name] = true
+		c.backends = append(c.backends, b)
+	}
+	return c, nil
+}
+
+// newAuthBackend parses one -auth spec.
+func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, error) {
+	if spec == "shadow" {
+		return authBackend{name: spec, auth: &shadowAuth{path: o.passwd}}, nil
+	}
+	if service, ok := strings.CutPrefix(spec, "pam:"); ok {
+		a, err := newPAMAuth(service, o.timeout)
+		return authBackend{name: spec, auth: a}, err
+	}
+	u, err := url.Parse(spec)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		return authBackend{}, errors.New("want shadow, pam:SERVICE, or pop3, pop3s, ftp or ftps://HOST[:PORT]")
+	}
+	var defaultPort string
+	starttls := false
+	switch u.Scheme {
+	case "pop3":
+		defaultPort = "110"
+	case "pop3s":
+		defaultPort = "995" // RFC 8314 §7.3
+	case "ftp":
+		defaultPort = "21"
+	case "ftps":
+		defaultPort = "21" // explicit FTPS (RFC 4217) on the FTP port
+	default:
+		return authBackend{}, fmt.Errorf("unknown scheme %q: want pop3, pop3s, ftp or ftps", u.Scheme)
+	}
+	switch {
+	case u.Hostname() == "":
+		return authBackend{}, errors.New("no host")
+	case u.User != nil:
+		return authBackend{}, errors.New("no user or password in the URL: the client's are used")
+	case u.Path != "" && u.Path != "/", u.Fragment != "":
+		return authBackend{}, errors.New("no path or fragment after the host")
+	}
+	switch u.RawQuery {
+	case "":
+	case "starttls":
+		if u.Scheme != "pop3" {
+			return authBackend{}, errors.New("?starttls is for pop3:// (ftps:// always upgrades with AUTH TLS; pop3s:// is TLS from the start)")
+		}
+		starttls = true
+	default:
+		return authBackend{}, fmt.Errorf("unknown option %q (the only one is pop3://HOST?starttls)", u.RawQuery)
+	}
+	port := u.Port()
+	if port == "" {
+		port = defaultPort
+	} else if _, err := net.LookupPort("tcp", port); err != nil || port == "0" {
+		return authBackend{}, fmt.Errorf("bad port %q", port)
+	}
+	host := u.Hostname()
+	addr := net.JoinHostPort(host, port)
+	name := u.Scheme + "://" + addr
+	if starttls {
+		name += "?starttls"
+	}
+	r := remote{name: name, addr: addr, host: host, opts: ro}
+	switch u.Scheme {
+	case "pop3":
+		r.tls = tlsNone
+		if starttls {
+			r.tls = tlsUpgrade
+		}
+		return authBackend{name: name, auth: &pop3Auth{r}}, nil
+	case "pop3s":
+		r.tls = tlsImplicit
+		return authBackend{name: name, auth: &pop3Auth{r}}, nil
+	case "ftps":
+		r.tls = tlsUpgrade
+	}
+	return authBackend{name: name, auth: &ftpAuth{r}}, nil
+}
+
+// Authenticate implements Authenticator.
+func (c *authChain) Authenticate(ctx context.Context, user, password string) error {
+	start := time.Now()
+	var refused, failed []string
+	for _, b := range c.backends {
+		err := b.auth.Authenticate(ctx, user, password)
+		if err == nil {
+			return nil
+		}
+		re := asReplyError(err)
+		why := causeText(re)
+		if !(len(c.backends) == 1 && b.name == "shadow") {
+			// Name the backend, except for the default alone, whose
+			// reasons ("wrong password") read as they always have.
+			why = b.name + ": " + why
+		}
+		if re.code == codeAuthFailed {
+			refused = append(refused, why)
+		} else {
+			failed = append(failed, why)
+		}
+	}
+	c.waitFloor(ctx, start)
+	if len(failed) > 0 {
+		return tempError("Local error encountered: cannot check passwords now, try again later",
+			errors.New(strings.Join(append(failed, refused...), "; ")))
+	}
+	return errAuthFailed(strings.Join(refused, "; "))
+}
+
+// waitFloor waits until failFloor has passed since start, or ctx ends.
+func (c *authChain) waitFloor(ctx context.Context, start time.Time) {
+	if c.failFloor <= 0 {
+		return
+	}
+	sleep := c.sleep
+	if sleep == nil {
+		sleep = sleepUntil
+	}
+	sleep(ctx, start.Add(c.failFloor))
+}
+
+func sleepUntil(ctx context.Context, until time.Time) {
+	t := time.NewTimer(time.Until(until))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// checkSendable refuses a name or password that would break a line-based
+// remote protocol (RFC 1939 §3, RFC 959 §4.1.1: commands end at CRLF, and
+// NUL ends C strings on the other side) before anything is sent: a
+// password with CR LF in it could otherwise smuggle a command to the server.
+// Such a password cannot be right at that server, so this is a refusal.
+func checkSendable(user, password string, maxLine int) error {
+	if strings.ContainsAny(user, "\r\n\x00") {
+		return errAuthFailed("user name holds CR, LF or NUL: not sent")
+	}
+	if strings.ContainsAny(password, "\r\n\x00") {
+		return errAuthFailed("password holds CR, LF or NUL: not sent")
+	}
+	if maxLine > 0 && (len("USER ")+len(user)+2 > maxLine || len("PASS ")+len(password)+2 > maxLine) {
+		return errAuthFailed(fmt.Sprintf("user name or password longer than the protocol's %d-byte command line: not sent", maxLine))
+	}
+	return nil
+}

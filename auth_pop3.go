@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// pop3Auth checks a name and password by logging in to a POP3 server with
+// USER and PASS (RFC 1204 §3.4; RFC 1939 §7), over TLS when the spec asks.
+// It reads no mail: it logs in, and says QUIT.
+type pop3Auth struct{ remote }
+
+// maxPOP3Command is RFC 2449 §4's limit on a command line, CRLF included.
+const maxPOP3Command = 255
+
+// Authenticate implements Authenticator.
+func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) error {
+	if err := checkSendable(user, password, maxPOP3Command); err != nil {
+		return err
+	}
+	rc, done, err := a.dial(ctx, password)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if _, err := rc.pop3Reply(); err != nil {
+		return err
+	}
+	if a.tls == tlsUpgrade {
+		// RFC 2595 §4: STLS. A server that refuses it does not get the
+		// password in plaintext instead.
+		if err := rc.send("reply to STLS", "STLS"); err != nil {
+			return err
+		}
+		if _, err := rc.pop3Reply(); err != nil {
+			return err
+		}
+		if err := rc.startTLS(ctx, &a.remote); err != nil {
+			return err
+		}
+	}
+	defer rc.quit()
+	if err := rc.send("reply to USER", "USER "+user); err != nil {
+		return err
+	}
+	if _, err := rc.pop3Reply(); err != nil {
+		// A server may refuse an unknown name at USER (RFC 1939 §7). The
+		// client sees the same 530 as for a wrong password.
+		return err
+	}
+	if err := rc.send("reply to PASS", "PASS "+password); err != nil {
+		return err
+	}
+	if code, err := rc.pop3Reply(); err != nil {
+		// RFC 2449 §8.1.2: IN-USE after PASS means the password was right
+		// and only the maildrop is busy (a mail client has it open).
+		if code == "IN-USE" {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// pop3Reply reads one status line (RFC 1939 §3). +OK is nil. -ERR is a
+// refusal (530), unless its response code (RFC 2449 §8, RFC 3206) says the
+// server could not decide: SYS/TEMP, SYS/PERM and LOGIN-DELAY are 451, as
+// is anything that is neither +OK nor -ERR. It also returns the response
+// code, if any.
+func (rc *remoteConn) pop3Reply() (string, error) {
+	line, err := rc.readLine()
+	if err != nil {
+		return "", err
+	}
+	status, text, _ := strings.Cut(line, " ")
+	switch strings.ToUpper(status) {
+	case "+OK":
+		return "", nil
+	case "-ERR":
+	default:
+		return "", rc.nonsense(line)
+	}
+	code := ""
+	if rest, ok := strings.CutPrefix(text, "["); ok {
+		code, _, _ = strings.Cut(rest, "]")
+		code = strings.ToUpper(code)
+	}
+	why := fmt.Errorf("%s: %s", rc.phase, rc.clean(line))
+	switch {
+	case rc.phase == "greeting", rc.phase == "reply to STLS":
+		return code, tempAuthError(why)
+	case code == "SYS/TEMP", code == "SYS/PERM", code == "LOGIN-DELAY":
+		return code, tempAuthError(why)
+	}
+	return code, errAuthFailed("refused: " + why.Error())
+}

@@ -1,0 +1,225 @@
+package main
+
+// -auth against the real servers: dovecot for POP3 (plain, STLS, pop3s)
+// and vsftpd for FTP (plain, AUTH TLS). Each backend: right password,
+// wrong password, unknown user, server down, server hanging; and TLS that
+// cannot be verified or is refused never falls back to plaintext.
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// wantCode checks a check's outcome, and that its error (which goes to the
+// log) names the backend and never holds the password.
+func wantCode(t *testing.T, code int, err error, want int, name, pw string) {
+	t.Helper()
+	if code != want {
+		t.Fatalf("got %d (%v), want %d", code, err, want)
+	}
+	if err != nil {
+		mustNotLeak(t, err.Error(), pw)
+		if name != "" && !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name the backend %s", err, name)
+		}
+	}
+}
+
+func TestAuthPOP3Dovecot(t *testing.T) {
+	const user, pw = "alice", "pop3 Secret-1"
+	srv := startDovecot(t, map[string]string{user: pw, "bob": "other"}, true)
+	o := authOptions{caFile: srv.pki.caFile}
+	for _, spec := range []string{
+		"pop3://" + srv.plain,
+		"pop3://" + srv.plain + "?starttls",
+		"pop3s://" + srv.tls,
+	} {
+		t.Run(spec, func(t *testing.T) {
+			t.Run("right password", func(t *testing.T) {
+				code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+				wantCode(t, code, err, codeOK, spec, pw)
+			})
+			t.Run("wrong password", func(t *testing.T) {
+				code, err, _ := checkAuth(t, o, []string{spec}, user, "not it")
+				wantCode(t, code, err, codeAuthFailed, spec, "not it")
+				if !strings.Contains(err.Error(), "-ERR") {
+					t.Errorf("log reason %q lacks the server's reply", err)
+				}
+			})
+			t.Run("unknown user", func(t *testing.T) {
+				code, err, _ := checkAuth(t, o, []string{spec}, "nosuchuser", pw)
+				wantCode(t, code, err, codeAuthFailed, spec, pw)
+			})
+			t.Run("another user's password", func(t *testing.T) {
+				code, err, _ := checkAuth(t, o, []string{spec}, "bob", pw)
+				wantCode(t, code, err, codeAuthFailed, spec, pw)
+			})
+		})
+	}
+
+	t.Run("TLS not verifiable: 451, no password sent", func(t *testing.T) {
+		// Without -auth-ca-file the system roots do not know the test CA.
+		logins := strings.Count(srv.output(), "user=<"+user)
+		for _, spec := range []string{"pop3s://" + srv.tls, "pop3://" + srv.plain + "?starttls"} {
+			code, err, _ := checkAuth(t, authOptions{}, []string{spec}, user, pw)
+			wantCode(t, code, err, codeLocalError, spec, pw)
+			if !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("%s: reason %q does not mention the certificate", spec, err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // dovecot logs the disconnection
+		if log := srv.output(); strings.Count(log, "user=<"+user) != logins || !strings.Contains(log, "bad certificate") {
+			t.Errorf("want a refused handshake and no login attempt in dovecot's log:\n%s", log)
+		}
+	})
+
+	t.Run("server down", func(t *testing.T) {
+		spec := "pop3://" + freeAddr(t)
+		code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+		wantCode(t, code, err, codeLocalError, spec, pw)
+		if !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("reason %q does not say why", err)
+		}
+	})
+
+	t.Run("server hanging", func(t *testing.T) {
+		srv.stop(t)
+		defer srv.cont()
+		for _, spec := range []string{"pop3://" + srv.plain, "pop3s://" + srv.tls} {
+			o := authOptions{caFile: srv.pki.caFile, timeout: 500 * time.Millisecond}
+			code, err, took := checkAuth(t, o, []string{spec}, user, pw)
+			wantCode(t, code, err, codeLocalError, spec, pw)
+			if took < 450*time.Millisecond || took > 3*time.Second {
+				t.Errorf("%s: gave up after %v, want about the 500ms -auth-timeout", spec, took)
+			}
+			if !strings.Contains(err.Error(), "within 500ms") {
+				t.Errorf("%s: reason %q does not say it timed out", spec, err)
+			}
+		}
+	})
+
+	t.Run("STLS refused: 451, never plaintext", func(t *testing.T) {
+		plain := startDovecot(t, map[string]string{user: pw}, false)
+		spec := "pop3://" + plain.plain + "?starttls"
+		code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+		wantCode(t, code, err, codeLocalError, spec, pw)
+		if !strings.Contains(err.Error(), "STLS") {
+			t.Errorf("reason %q does not say STLS was refused", err)
+		}
+		time.Sleep(100 * time.Millisecond) // dovecot logs the disconnection
+		if log := plain.output(); !strings.Contains(log, "no auth attempts") || strings.Contains(log, "user=<"+user) {
+			t.Errorf("dovecot saw a login attempt:\n%s", log)
+		}
+		// The same server without ?starttls: the administrator chose plaintext.
+		code, err, _ = checkAuth(t, o, []string{"pop3://" + plain.plain}, user, pw)
+		wantCode(t, code, err, codeOK, "", pw)
+	})
+
+	t.Run("chain", func(t *testing.T) {
+		real := "pop3://" + srv.plain
+		down := "pop3://" + freeAddr(t)
+		cases := []struct {
+			name  string
+			specs []string
+			pw    string
+			want  int
+		}{
+			{"down then accepting: accepted", []string{down, real}, pw, codeOK},
+			{"accepting then down: accepted at once", []string{real, down}, pw, codeOK},
+			{"refusing then down: 451, the second might have accepted", []string{real, down}, "wrong", codeLocalError},
+			{"down then refusing: 451", []string{down, real}, "wrong", codeLocalError},
+			{"shadow without the user, then POP3: accepted", []string{"shadow", real}, pw, codeOK},
+			{"both refuse: 530", []string{"shadow", real}, "wrong", codeAuthFailed},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				o := authOptions{passwd: "examples/demo.passwd"}
+				code, err, _ := checkAuth(t, o, c.specs, user, c.pw)
+				wantCode(t, code, err, c.want, "", c.pw)
+				if err != nil {
+					for _, s := range c.specs {
+						if !strings.Contains(err.Error(), s) {
+							t.Errorf("reason %q does not name %s", err, s)
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestAuthFTPVsftpd(t *testing.T) {
+	const pw = "ftp Secret-2"
+	user := addSystemUser(t, pw)
+	srv := startVsftpd(t, true)
+	o := authOptions{caFile: srv.pki.caFile}
+	for _, spec := range []string{"ftp://" + srv.addr, "ftps://" + srv.addr} {
+		t.Run(spec, func(t *testing.T) {
+			t.Run("right password", func(t *testing.T) {
+				code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+				wantCode(t, code, err, codeOK, spec, pw)
+			})
+			t.Run("wrong password", func(t *testing.T) {
+				code, err, _ := checkAuth(t, o, []string{spec}, user, "not it")
+				wantCode(t, code, err, codeAuthFailed, spec, "not it")
+				if !strings.Contains(err.Error(), "530") {
+					t.Errorf("log reason %q lacks the server's reply", err)
+				}
+			})
+			t.Run("unknown user", func(t *testing.T) {
+				code, err, _ := checkAuth(t, o, []string{spec}, "mppdnosuchuser", pw)
+				wantCode(t, code, err, codeAuthFailed, spec, pw)
+			})
+		})
+	}
+	if log := srv.output(); strings.Contains(log, pw) {
+		t.Errorf("vsftpd logged the password (test setup):\n%s", log)
+	}
+
+	t.Run("TLS not verifiable: 451, no USER sent", func(t *testing.T) {
+		spec := "ftps://" + srv.addr
+		users := strings.Count(srv.output(), `"USER `)
+		code, err, _ := checkAuth(t, authOptions{}, []string{spec}, user, pw)
+		wantCode(t, code, err, codeLocalError, spec, pw)
+		if !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("reason %q does not mention the certificate", err)
+		}
+		time.Sleep(100 * time.Millisecond) // vsftpd logs as the session ends
+		if log := srv.output(); strings.Count(log, `"USER `) != users || !strings.Contains(log, `"AUTH TLS"`) {
+			t.Errorf("vsftpd's log: want AUTH TLS and no new USER:\n%s", log)
+		}
+	})
+
+	t.Run("AUTH TLS refused: 451, never plaintext", func(t *testing.T) {
+		plain := startVsftpd(t, false)
+		spec := "ftps://" + plain.addr
+		code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+		wantCode(t, code, err, codeLocalError, spec, pw)
+		if !strings.Contains(err.Error(), "AUTH TLS") {
+			t.Errorf("reason %q does not say AUTH TLS was refused", err)
+		}
+		time.Sleep(100 * time.Millisecond) // vsftpd logs as the session ends
+		if log := plain.output(); !strings.Contains(log, `"AUTH TLS"`) || strings.Contains(log, `"USER `) {
+			t.Errorf("vsftpd's log: want AUTH TLS and no USER:\n%s", log)
+		}
+	})
+
+	t.Run("server down", func(t *testing.T) {
+		spec := "ftp://" + freeAddr(t)
+		code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+		wantCode(t, code, err, codeLocalError, spec, pw)
+	})
+
+	t.Run("server hanging", func(t *testing.T) {
+		srv.stop(t)
+		defer srv.cont()
+		spec := "ftps://" + srv.addr
+		o := authOptions{caFile: srv.pki.caFile, timeout: 500 * time.Millisecond}
+		code, err, took := checkAuth(t, o, []string{spec}, user, pw)
+		wantCode(t, code, err, codeLocalError, spec, pw)
+		if took < 450*time.Millisecond || took > 3*time.Second {
+			t.Errorf("gave up after %v, want about the 500ms -auth-timeout", took)
+		}
+	})
+}

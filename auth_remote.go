@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// What the POP3 and FTP backends share: the connection, its TLS, the
+// deadlines, and bounded reading of the server's replies.
+
+// tlsMode says how a remote backend protects the password on the wire.
+type tlsMode int
+
+const (
+	tlsNone     tlsMode = iota // pop3://, ftp://: plaintext, as the administrator chose
+	tlsImplicit                // pop3s://: TLS from the first byte (RFC 8314)
+	tlsUpgrade                 // pop3://?starttls (STLS, RFC 2595), ftps:// (AUTH TLS, RFC 4217)
+)
+
+// Bounds on what a remote server may send: RFC 1939 §3 keeps POP3 replies
+// to 512 bytes; FTP sets no limit, and its multi-line replies (RFC 959
+// §4.2) are bounded in lines too. More is nonsense, never buffered.
+const (
+	maxRemoteLine  = 1024
+	maxRemoteLines = 64
+	// maxReasonLen bounds how much of a server's reply goes to the log.
+	maxReasonLen = 200
+)
+
+// remote is one POP3 or FTP server named by -auth.
+type remote struct {
+	name string // the spec, for logs: pop3://127.0.0.1:110?starttls
+	addr string // host:port to dial
+	host string // for TLS verification (a name or an IP address)
+	tls  tlsMode
+	opts remoteOptions
+}
+
+// remoteConn is one check's connection to a remote server.
+type remoteConn struct {
+	conn     net.Conn
+	r        *bufio.Reader
+	phase    string // what we are waiting for, for the log
+	timeout  time.Duration
+	password string // to keep it out of any reply text that is logged
+}
+
+// dial connects within the connect timeout and sets one deadline for the
+// whole check: the -auth-timeout, or the session's end if sooner. A ctx
+// that ends early (the session is over) ends the check at once.
+func (rm *remote) dial(ctx context.Context, password string) (*remoteConn, context.CancelFunc, error) {
+	ctx, cancel := context.WithTimeout(ctx, rm.opts.timeout)
+	d := net.Dialer{Timeout: rm.opts.connectTimeout}
+	conn, err := d.DialContext(ctx, "tcp", rm.addr)
+	if err != nil {
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
+			return nil, nil, tempAuthError(fmt.Errorf("cannot connect: no answer within %v", rm.opts.connectTimeout))
+		}
+		return nil, nil, tempAuthError(fmt.Errorf("cannot connect: %w", err))
+	}
+	deadline, _ := ctx.Deadline()
+	conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	rc := &remoteConn{conn: conn, r: bufio.NewReaderSize(conn, maxRemoteLine), phase: "greeting",
+		timeout: rm.opts.timeout, password: password}
+	if rm.tls == tlsImplicit {
+		if err := rc.startTLS(ctx, rm); err != nil {
+			stop()
+			conn.Close()
+			cancel()
+			return nil, nil, err
+		}
+	}
+	return rc, func() { stop(); rc.conn.Close(); cancel() }, nil
+}
+
+// startTLS runs the TLS handshake, verifying the server's certificate for
+// its host against the system roots or -auth-ca-file. There is no
+// fallback: a failed handshake is a 451, never a plaintext password.
+func (rc *remoteConn) startTLS(ctx context.Context, rm *remote) error {
+	// Anything the server sent before the handshake would be read as if it
+	// came after, over TLS: the STARTTLS command injection of CVE-2011-0411.
+	if rc.r.Buffered() > 0 {
+		return tempAuthError(errors.New("server sent data before the TLS handshake"))
+	}
+	tc := tls.Client(rc.conn, &tls.Config{
+		ServerName: rm.host,
+		RootCAs:    rm.opts.roots,
+		MinVersion: tls.VersionTLS12,
+	})
+	rc.phase = "TLS handshake"
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return rc.ioError(err)
+	}
+	rc.conn = tc
+	rc.r = bufio.NewReaderSize(tc, maxRemoteLine)
+	return nil
+}
+
+// send writes one command line. The caller has checked it for CR, LF, NUL.
+func (rc *remoteConn) send(phase, line string) error {
+	rc.phase = phase
+	if _, err := io.WriteString(rc.conn, line+"\r\n"); err != nil {
+		return rc.ioError(err)
+	}
+	return nil
+}
+
+// readLine reads one reply line of at most maxRemoteLine bytes.
+func (rc *remoteConn) readLine() (string, error) {
+	line, err := rc.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return "", tempAuthError(fmt.Errorf("nonsense in reply to %s: line longer than %d bytes", rc.phase, maxRemoteLine))
+	}
+	if err != nil {
+		return "", rc.ioError(err)
+	}
+	return string(trimEOL(line)), nil
+}
+
+// quit ends the dialogue politely; its reply is not waited for.
+func (rc *remoteConn) quit() {
+	rc.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	io.WriteString(rc.conn, "QUIT\r\n")
+}
+
+// ioError turns a failed read, write or handshake into a 451 that says
+// what was being waited for.
+func (rc *remoteConn) ioError(err error) error {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return tempAuthError(fmt.Errorf("no %s within %v", rc.phase, rc.timeout))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return tempAuthError(fmt.Errorf("server closed the connection (expecting %s)", rc.phase))
+	}
+	return tempAuthError(fmt.Errorf("expecting %s: %w", rc.phase, err))
+}
+
+// nonsense is a 451 for a reply the protocol does not allow.
+func (rc *remoteConn) nonsense(line string) error {
+	return tempAuthError(fmt.Errorf("nonsense in reply to %s: %q", rc.phase, rc.clean(line)))
+}
+
+// clean makes a server's reply fit for the log: bounded, and without the
+// password should a server ever echo it.
+func (rc *remoteConn) clean(line string) string {
+	if rc.password != "" {
+		line = strings.ReplaceAll(line, rc.password, "[password]")
+	}
+	if len(line) > maxReasonLen {
+		line = line[:maxReasonLen] + "..."
+	}
+	return line
+}
+
+// tempAuthError is the 451 of a password check that could not be made.
+func tempAuthError(cause error) *replyError {
+	return tempError("Local error encountered: cannot check passwords now, try again later", cause)
+}

@@ -1,0 +1,385 @@
+package main
+
+// Real password servers for the -auth tests: dovecot (POP3, pop3s, STLS)
+// and vsftpd (FTP, AUTH TLS) on loopback ports, each in its own directory
+// with its own configuration, plus a test CA and system users.
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/GehirnInc/crypt/sha512_crypt"
+)
+
+// testPKI is a CA and a certificate it signed for 127.0.0.1 and localhost.
+type testPKI struct {
+	caFile, certFile, keyFile string
+}
+
+func newTestPKI(t testing.TB, dir string) testPKI {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mppd test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	p := testPKI{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")}
+	writePEM(t, p.caFile, "CERTIFICATE", caDER)
+	writePEM(t, p.certFile, "CERTIFICATE", der)
+	writePEM(t, p.keyFile, "EC PRIVATE KEY", keyDER)
+	return p
+}
+
+func writePEM(t testing.TB, path, kind string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shortTempDir is a directory under /tmp with a short name, readable by
+// the daemons' unprivileged users: dovecot's unix sockets live in it, and
+// their paths must stay under 108 bytes.
+func shortTempDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// freeAddr is a loopback address nothing listens on (a moment ago).
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// daemon is a server process started for a test, in its own process group
+// so that it and its children can be stopped (SIGSTOP: a hanging server)
+// and ended together.
+type daemon struct {
+	cmd *exec.Cmd
+	log string
+}
+
+func startDaemon(t testing.TB, logFile string, waitFor []string, name string, args ...string) *daemon {
+	t.Helper()
+	out, err := os.Create(logFile + ".out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	d := &daemon{cmd: cmd, log: logFile}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for _, addr := range waitFor {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-exited:
+				t.Fatalf("%s exited at start:\n%s", name, d.output())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s does not listen on %s:\n%s", name, addr, d.output())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return d
+}
+
+// stop freezes the whole process group: the kernel still completes TCP
+// handshakes on its listening sockets, but nothing answers (a hung server).
+func (d *daemon) stop(t testing.TB) {
+	t.Helper()
+	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGSTOP)
+	t.Cleanup(func() { syscall.Kill(-d.cmd.Process.Pid, syscall.SIGCONT) })
+}
+
+func (d *daemon) cont() { syscall.Kill(-d.cmd.Process.Pid, syscall.SIGCONT) }
+
+func (d *daemon) output() string {
+	a, _ := os.ReadFile(d.log + ".out")
+	b, _ := os.ReadFile(d.log)
+	return string(a) + string(b)
+}
+
+// dovecotServer is a dovecot POP3 server with a passwd-file passdb: a
+// plaintext listener (also offering STLS) and a pop3s listener.
+type dovecotServer struct {
+	*daemon
+	plain, tls string
+	pki        testPKI
+}
+
+// startDovecot runs dovecot with users (name to password) in its passdb.
+// Its base_dir and state_dir are its own, so runs never collide. Without
+// withTLS it has no certificate: it refuses STLS and has no pop3s.
+func startDovecot(t testing.TB, users map[string]string, withTLS bool) *dovecotServer {
+	t.Helper()
+	needRoot(t)
+	bin := needProgram(t, "dovecot")
+	dir := shortTempDir(t, "mppd-dv-")
+	pki := newTestPKI(t, dir)
+	for _, d := range []string{"run", "state", "home", "mail"} {
+		os.Mkdir(filepath.Join(dir, d), 0o755)
+	}
+	// Mail users run as nobody; the login needs a maildrop it can open.
+	os.Chown(filepath.Join(dir, "home"), 65534, 65534)
+	os.Chown(filepath.Join(dir, "mail"), 65534, 65534)
+	var passwd strings.Builder
+	for name, pw := range users {
+		h, err := sha512_crypt.New().Generate([]byte(pw), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&passwd, "%s:%s:65534:65534::%s\n", name, h, filepath.Join(dir, "home"))
+	}
+	usersFile := filepath.Join(dir, "users")
+	if err := os.WriteFile(usersFile, []byte(passwd.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plain, tls := freeAddr(t), freeAddr(t)
+	_, plainPort, _ := net.SplitHostPort(plain)
+	_, tlsPort, _ := net.SplitHostPort(tls)
+	sslConf := fmt.Sprintf("ssl = yes\nssl_cert = <%s\nssl_key = <%s\n", pki.certFile, pki.keyFile)
+	pop3s := fmt.Sprintf("  inet_listener pop3s {\n    address = 127.0.0.1\n    port = %s\n    ssl = yes\n  }\n", tlsPort)
+	listen := []string{plain, tls}
+	if !withTLS {
+		sslConf, pop3s, tls = "ssl = no\n", "", ""
+		listen = listen[:1]
+	}
+	conf := fmt.Sprintf(`base_dir = %[1]s/run
+state_dir = %[1]s/state
+log_path = %[1]s/log
+instance_name = mppd-test-%[4]s
+protocols = pop3
+listen = 127.0.0.1
+%[5]sdisable_plaintext_auth = no
+auth_failure_delay = 0
+mail_location = mbox:~/mail:INBOX=%[1]s/mail/%%u.mbox
+first_valid_uid = 0
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = %[2]s
+  }
+%[3]s}
+# All checks come from one address (mppd's): no growing penalty for it.
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+passdb {
+  driver = passwd-file
+  args = scheme=CRYPT username_format=%%u %[6]s
+}
+userdb {
+  driver = passwd-file
+  args = username_format=%%u %[6]s
+}
+`, dir, plainPort, pop3s, filepath.Base(dir), sslConf, usersFile)
+	confFile := filepath.Join(dir, "dovecot.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, filepath.Join(dir, "log"), listen, bin, "-F", "-c", confFile)
+	return &dovecotServer{daemon: d, plain: plain, tls: tls, pki: pki}
+}
+
+// vsftpdServer is vsftpd with local (PAM) users, offering AUTH TLS.
+type vsftpdServer struct {
+	*daemon
+	addr string
+	pki  testPKI
+}
+
+// startVsftpd runs vsftpd; without withTLS it refuses AUTH TLS. It logs
+// the FTP dialogue (with PASS masked by vsftpd) to its log file.
+func startVsftpd(t testing.TB, withTLS bool) *vsftpdServer {
+	t.Helper()
+	needRoot(t)
+	bin := needProgram(t, "vsftpd")
+	_, err := os.Stat("/etc/pam.d/vsftpd")
+	needReal(t, err == nil, "/etc/pam.d/vsftpd missing (vsftpd package not installed)")
+	dir := shortTempDir(t, "mppd-ftp-")
+	pki := newTestPKI(t, dir)
+	empty := filepath.Join(dir, "empty")
+	os.Mkdir(empty, 0o755)
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	conf := fmt.Sprintf(`listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=%s
+background=NO
+anonymous_enable=NO
+local_enable=YES
+pam_service_name=vsftpd
+seccomp_sandbox=NO
+delay_failed_login=0
+secure_chroot_dir=%s
+ssl_enable=%s
+rsa_cert_file=%s
+rsa_private_key_file=%s
+force_local_logins_ssl=NO
+force_local_data_ssl=NO
+xferlog_enable=YES
+vsftpd_log_file=%s
+log_ftp_protocol=YES
+`, port, empty, map[bool]string{true: "YES", false: "NO"}[withTLS], pki.certFile, pki.keyFile, filepath.Join(dir, "log"))
+	confFile := filepath.Join(dir, "vsftpd.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, filepath.Join(dir, "log"), []string{addr}, bin, confFile)
+	return &vsftpdServer{daemon: d, addr: addr, pki: pki}
+}
+
+// addSystemUser creates a user with a home, a shell listed in /etc/shells
+// (vsftpd's PAM stack checks it) and password pw, and deletes it at the
+// end of the test.
+func addSystemUser(t testing.TB, pw string) string {
+	t.Helper()
+	needRoot(t)
+	needProgram(t, "useradd")
+	var b [6]byte
+	rand.Read(b[:])
+	name := "mppdt" + hex.EncodeToString(b[:])
+	if out, err := exec.Command("useradd", "-m", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("userdel", "-r", "-f", name).Run() })
+	cmd := exec.Command("chpasswd")
+	cmd.Stdin = strings.NewReader(name + ":" + pw + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd: %v %s", err, out)
+	}
+	return name
+}
+
+// hangingServer accepts connections and never says a word.
+func hangingServer(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// checkAuth runs one check with a fresh chain of the given specs and
+// returns the reply code it becomes (250 for nil), the error, and the time.
+func checkAuth(t testing.TB, o authOptions, specs []string, user, pw string) (int, error, time.Duration) {
+	t.Helper()
+	if o.connectTimeout == 0 {
+		o.connectTimeout = 5 * time.Second
+	}
+	if o.timeout == 0 {
+		o.timeout = 10 * time.Second
+	}
+	c, err := newAuthChain(specs, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = c.Authenticate(context.Background(), user, pw)
+	took := time.Since(start)
+	if err == nil {
+		return codeOK, nil, took
+	}
+	return asReplyError(err).code, err, took
+}
+
+// mustNotLeak fails if the password appears in s (a log line, an error).
+func mustNotLeak(t testing.TB, s, password string) {
+	t.Helper()
+	if strings.Contains(s, password) {
+		t.Errorf("password %q leaked into %q", password, s)
+	}
+}
