@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -148,13 +149,15 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 	default:
 		return authBackend{}, fmt.Errorf("unknown option %q (the only one is pop3://HOST?starttls)", u.RawQuery)
 	}
-	port := u.Port()
+	host, port := u.Hostname(), u.Port()
+	if strings.Contains(host, ":") && !strings.HasPrefix(u.Host, "[") {
+		return authBackend{}, fmt.Errorf("bad host %q (an IPv6 address goes in brackets)", u.Host)
+	}
 	if port == "" {
 		port = defaultPort
-	} else if _, err := net.LookupPort("tcp", port); err != nil || port == "0" {
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return authBackend{}, fmt.Errorf("bad port %q", port)
 	}
-	host := u.Hostname()
 	addr := net.JoinHostPort(host, port)
 	name := u.Scheme + "://" + addr
 	if starttls {

@@ -53,28 +53,7 @@ func (a *pamAuth) check(user, password string) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
-	// The conversation answers the first password prompt (echo off) and
-	// nothing else: MPP has one password to give. A second prompt (a
-	// one-time code) or a question to echo ends the check as a refusal.
-	var unexpected string
-	answered := false
-	conv := func(style pam.Style, msg string) (string, error) {
-		switch style {
-		case pam.PromptEchoOff:
-			if !answered {
-				answered = true
-				return password, nil
-			}
-			unexpected = "a second password prompt"
-		case pam.PromptEchoOn:
-			unexpected = "a question (echo on)"
-		case pam.ErrorMsg, pam.TextInfo:
-			return "", nil // nobody to show it to
-		default:
-			unexpected = "a binary prompt"
-		}
-		return "", errors.New(unexpected)
-	}
+	conv, unexpected := pamConversation(password)
 	t, err := pam.StartFunc(a.service, user, conv)
 	if err != nil {
 		return tempAuthError(fmt.Errorf("pam_start(%s): %w", a.service, err))
@@ -85,13 +64,40 @@ func (a *pamAuth) check(user, password string) error {
 	// a module asks for after a failure (pam_fail_delay) is left to libpam,
 	// which sleeps before pam_authenticate returns.
 	if err := t.Authenticate(pam.Silent | pam.DisallowNullAuthtok); err != nil {
-		return pamError("auth", err, unexpected)
+		return pamError("auth", err, *unexpected)
 	}
 	// The account stack: expired, locked or not-allowed accounts.
 	if err := t.AcctMgmt(pam.Silent | pam.DisallowNullAuthtok); err != nil {
-		return pamError("account", err, unexpected)
+		return pamError("account", err, *unexpected)
 	}
 	return nil
+}
+
+// pamConversation answers the first password prompt (echo off) and
+// nothing else: MPP has one password to give. A second prompt (a one-time
+// code) or a question to echo ends the check as a refusal, and unexpected
+// says what was asked, for the log. Messages for the user are dropped:
+// there is nobody to show them to.
+func pamConversation(password string) (func(pam.Style, string) (string, error), *string) {
+	unexpected := new(string)
+	answered := false
+	return func(style pam.Style, msg string) (string, error) {
+		switch style {
+		case pam.PromptEchoOff:
+			if !answered {
+				answered = true
+				return password, nil
+			}
+			*unexpected = "a second password prompt"
+		case pam.PromptEchoOn:
+			*unexpected = "a question (echo on)"
+		case pam.ErrorMsg, pam.TextInfo:
+			return "", nil
+		default:
+			*unexpected = "a binary prompt"
+		}
+		return "", errors.New(*unexpected)
+	}, unexpected
 }
 
 // pamError sorts PAM's answer: the user may not log in (530), or PAM could

@@ -1,0 +1,124 @@
+package main
+
+// -auth end to end: the built mppd, its flags, a real dovecot behind it,
+// and what the client and the log see.
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mppSession runs bin with args on one session on stdin/stdout, sends USER
+// and PASS and QUIT, and returns the reply to PASS, the log (stderr) and
+// how long after the PASS line the reply came.
+func mppSession(t *testing.T, bin string, args []string, user, pw string) (string, string, time.Duration) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"-log", "stderr", "-hostname", "mppd-test"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	out := make([]byte, 0, 1024)
+	readLine := func() string {
+		var line []byte
+		b := make([]byte, 1)
+		for {
+			if n, err := stdout.Read(b); n == 0 || err != nil {
+				return string(line)
+			}
+			if b[0] == '\n' {
+				out = append(out, line...)
+				return strings.TrimRight(string(line), "\r")
+			}
+			line = append(line, b[0])
+		}
+	}
+	if g := readLine(); !strings.HasPrefix(g, "220 ") {
+		t.Fatalf("greeting %q; log:\n%s", g, stderr.String())
+	}
+	stdin.Write([]byte("USER " + user + "\r\n"))
+	if r := readLine(); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("USER: %q", r)
+	}
+	stdin.Write([]byte("PASS " + pw + "\r\n"))
+	start := time.Now()
+	reply := readLine()
+	took := time.Since(start)
+	stdin.Write([]byte("QUIT\r\n"))
+	readLine()
+	stdin.Close()
+	cmd.Wait()
+	return reply, stderr.String(), took
+}
+
+func TestAuthEndToEndPOP3(t *testing.T) {
+	const user, pw = "carol", "e2e Secret-4"
+	srv := startDovecot(t, map[string]string{user: pw}, true)
+	bin := mppdBinary(t)
+	base := []string{"-passwd", "/dev/null", "-fail-delay", "0", "-auth-ca-file", srv.pki.caFile}
+
+	t.Run("accepted by pop3s", func(t *testing.T) {
+		reply, log, _ := mppSession(t, bin, append(base, "-auth", "pop3s://"+srv.tls), user, pw)
+		if !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("PASS: %q\n%s", reply, log)
+		}
+		mustNotLeak(t, log, pw)
+	})
+	t.Run("wrong password: 530, the log names the server", func(t *testing.T) {
+		reply, log, _ := mppSession(t, bin, append(base, "-auth", "pop3://"+srv.plain+"?starttls"), user, "wrong "+pw)
+		if reply != "530 Authentication Failure" {
+			t.Fatalf("PASS: %q\n%s", reply, log)
+		}
+		if !strings.Contains(log, "authentication failed") || !strings.Contains(log, "pop3://"+srv.plain+"?starttls") {
+			t.Errorf("log:\n%s", log)
+		}
+		mustNotLeak(t, log, pw)
+	})
+	t.Run("server down: 451, the log says which and why", func(t *testing.T) {
+		down := "pop3://" + freeAddr(t)
+		reply, log, _ := mppSession(t, bin, append(base, "-auth", down), user, pw)
+		if !strings.HasPrefix(reply, "451 ") {
+			t.Fatalf("PASS: %q\n%s", reply, log)
+		}
+		if !strings.Contains(log, down) || !strings.Contains(log, "connection refused") {
+			t.Errorf("log does not say which server and why:\n%s", log)
+		}
+		mustNotLeak(t, log, pw)
+	})
+	t.Run("chain: shadow, then a server that is down, then dovecot", func(t *testing.T) {
+		args := append(base, "-auth", "shadow", "-auth", "pop3://"+freeAddr(t), "-auth", "pop3://"+srv.plain)
+		if reply, log, _ := mppSession(t, bin, args, user, pw); !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("PASS: %q\n%s", reply, log)
+		}
+	})
+	t.Run("-fail-delay counts from PASS, once", func(t *testing.T) {
+		args := []string{"-passwd", "/dev/null", "-fail-delay", "1s", "-auth", "pop3://" + srv.plain}
+		reply, log, took := mppSession(t, bin, args, user, "wrong")
+		if reply != "530 Authentication Failure" {
+			t.Fatalf("PASS: %q\n%s", reply, log)
+		}
+		if took < time.Second || took > 1900*time.Millisecond {
+			t.Errorf("530 after %v, want 1s after PASS (not 1s plus the check, nor twice)", took)
+		}
+	})
+	t.Run("bad specs stop mppd at start-up", func(t *testing.T) {
+		for _, spec := range []string{"imap://host", "pop3s://host?starttls", "pam:mppd-no-such-service"} {
+			cmd := exec.Command(bin, "-log", "stderr", "-auth", spec)
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig {
+				t.Errorf("-auth %s: %v, want exit %d\n%s", spec, err, exitConfig, out)
+			}
+			if !strings.Contains(string(out), "-auth") {
+				t.Errorf("-auth %s: message %q does not name the flag", spec, out)
+			}
+		}
+	})
+}
