@@ -5,13 +5,16 @@ GO ?= go
 DEMO_ADDR ?= 127.0.0.1:2218
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
+# -auth pam:SERVICE needs cgo and the PAM headers (libpam0g-dev): built in
+# when they are installed, left out otherwise (README, "Builds").
+TAGS ?= $(shell test -e /usr/include/security/pam_appl.h && echo pam)
 
 .PHONY: all build demo test lint fuzz bench bench-go clean man
 
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o mppd .
+	$(GO) build -tags "$(TAGS)" -trimpath -ldflags "$(LDFLAGS)" -o mppd .
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o mpp ./cmd/mpp
 
 # A local server a person can talk to: user "demo", password "demo"; mail
@@ -27,12 +30,13 @@ demo: build
 # systemd-socket-activate, dovecot, vsftpd, root) skip with a reason when it
 # is missing; .ci/run sets MPPD_REQUIRE_REAL=1 to make those skips failures.
 test:
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -tags "$(TAGS)" -count=1 -timeout 20m ./...
 
 lint:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	$(if $(TAGS),$(GO) vet -tags "$(TAGS)" ./... && $(GO) tool staticcheck -tags "$(TAGS)" ./...)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime 60s .
@@ -50,7 +54,7 @@ bench:
 	GO=$(GO) sh bench/run.sh
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem .
+	$(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchmem .
 
 clean:
 	rm -rf mppd mpp demo dist docs/mppd.8 docs/mpp.1

@@ -1,7 +1,7 @@
 package main
 
 // How long one PASS check takes with each -auth backend against the local
-// servers of the tests (go test -run '^$' -bench PASS). No -fail-delay:
+// servers of the tests (go test -run '^$' -bench Auth). No -fail-delay:
 // the figures are the backends' own. Refusals are measured too: unknown
 // user and wrong password should cost the same.
 
@@ -40,7 +40,7 @@ func benchOutcomes(b *testing.B, o authOptions, spec, user, pw string) {
 	b.Run("unknown", func(b *testing.B) { benchAuth(b, o, spec, "mppdnosuchuser", pw, codeAuthFailed) })
 }
 
-func BenchmarkPASS(b *testing.B) {
+func BenchmarkAuthBackends(b *testing.B) {
 	b.Run("shadow", func(b *testing.B) {
 		// examples/demo.passwd: yescrypt, the Debian default.
 		benchOutcomes(b, authOptions{passwd: "examples/demo.passwd"}, "shadow", "demo", "demo")

@@ -86,37 +86,37 @@ func TestAuthSpecs(t *testing.T) {
 	}
 }
 
-// fakeAuth answers with a fixed error and counts its calls.
-type fakeAuth struct {
+// chainStubAuth answers with a fixed error and counts its calls.
+type chainStubAuth struct {
 	err   error
 	calls int
 }
 
-func (f *fakeAuth) Authenticate(ctx context.Context, user, password string) error {
+func (f *chainStubAuth) Authenticate(ctx context.Context, user, password string) error {
 	f.calls++
 	return f.err
 }
 
 func TestAuthChainOrder(t *testing.T) {
-	yes := func() *fakeAuth { return &fakeAuth{} }
-	no := func() *fakeAuth { return &fakeAuth{err: errAuthFailed("wrong password")} }
-	down := func() *fakeAuth { return &fakeAuth{err: tempAuthError(errors.New("connection refused"))} }
+	yes := func() *chainStubAuth { return &chainStubAuth{} }
+	no := func() *chainStubAuth { return &chainStubAuth{err: errAuthFailed("wrong password")} }
+	down := func() *chainStubAuth { return &chainStubAuth{err: tempAuthError(errors.New("connection refused"))} }
 	cases := []struct {
 		name      string
-		backends  []*fakeAuth
+		backends  []*chainStubAuth
 		want      int
 		wantCalls []int
 	}{
-		{"one yes", []*fakeAuth{yes()}, codeOK, []int{1}},
-		{"one no", []*fakeAuth{no()}, codeAuthFailed, []int{1}},
-		{"one down", []*fakeAuth{down()}, codeLocalError, []int{1}},
-		{"first yes: the rest not asked", []*fakeAuth{yes(), down()}, codeOK, []int{1, 0}},
-		{"no then yes", []*fakeAuth{no(), yes()}, codeOK, []int{1, 1}},
-		{"down then yes", []*fakeAuth{down(), yes()}, codeOK, []int{1, 1}},
-		{"no, no", []*fakeAuth{no(), no()}, codeAuthFailed, []int{1, 1}},
-		{"no then down: 451", []*fakeAuth{no(), down()}, codeLocalError, []int{1, 1}},
-		{"down then no: 451", []*fakeAuth{down(), no()}, codeLocalError, []int{1, 1}},
-		{"a plain error is a 451", []*fakeAuth{{err: errors.New("boom")}}, codeLocalError, []int{1}},
+		{"one yes", []*chainStubAuth{yes()}, codeOK, []int{1}},
+		{"one no", []*chainStubAuth{no()}, codeAuthFailed, []int{1}},
+		{"one down", []*chainStubAuth{down()}, codeLocalError, []int{1}},
+		{"first yes: the rest not asked", []*chainStubAuth{yes(), down()}, codeOK, []int{1, 0}},
+		{"no then yes", []*chainStubAuth{no(), yes()}, codeOK, []int{1, 1}},
+		{"down then yes", []*chainStubAuth{down(), yes()}, codeOK, []int{1, 1}},
+		{"no, no", []*chainStubAuth{no(), no()}, codeAuthFailed, []int{1, 1}},
+		{"no then down: 451", []*chainStubAuth{no(), down()}, codeLocalError, []int{1, 1}},
+		{"down then no: 451", []*chainStubAuth{down(), no()}, codeLocalError, []int{1, 1}},
+		{"a plain error is a 451", []*chainStubAuth{{err: errors.New("boom")}}, codeLocalError, []int{1}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -150,7 +150,7 @@ func TestAuthChainOrder(t *testing.T) {
 
 func TestAuthChainDefaultReasons(t *testing.T) {
 	// The default chain (shadow alone) logs reasons as they always were.
-	chain := &authChain{backends: []authBackend{{name: "shadow", auth: &fakeAuth{err: errAuthFailed("wrong password")}}}}
+	chain := &authChain{backends: []authBackend{{name: "shadow", auth: &chainStubAuth{err: errAuthFailed("wrong password")}}}}
 	err := chain.Authenticate(context.Background(), "u", "p")
 	if causeText(asReplyError(err)) != "wrong password" {
 		t.Errorf("reason %q", causeText(asReplyError(err)))
@@ -172,7 +172,7 @@ func TestAuthChainFailFloor(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var until time.Time
 			chain := &authChain{
-				backends:  []authBackend{{name: "b", auth: &fakeAuth{err: c.err}}},
+				backends:  []authBackend{{name: "b", auth: &chainStubAuth{err: c.err}}},
 				failFloor: 3 * time.Second,
 				sleep:     func(ctx context.Context, u time.Time) { until = u },
 			}
@@ -199,11 +199,11 @@ func TestAuthChainFailFloor(t *testing.T) {
 	}
 }
 
-// fakeServer runs script on the first connection it accepts: "S:text" sends
+// scriptedServer runs script on the first connection it accepts: "S:text" sends
 // text and CRLF, "C:prefix" reads a line that must start with prefix, and
 // "HANG" waits for the client to go, "CLOSE" hangs up. Afterwards it keeps reading until the
 // client closes. got returns every line the client sent.
-func fakeServer(t *testing.T, script ...string) (addr string, got func() []string) {
+func scriptedServer(t *testing.T, script ...string) (addr string, got func() []string) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -317,9 +317,9 @@ func TestPOP3Dialogue(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			addr, got := fakeServer(t, c.script...)
+			addr, got := scriptedServer(t, c.script...)
 			o := authOptions{timeout: 300 * time.Millisecond}
-			code, err, _ := checkAuth(t, o, []string{"pop3://" + addr + c.query}, "u", pw)
+			code, _, err := checkAuth(t, o, []string{"pop3://" + addr + c.query}, "u", pw)
 			if code != c.want {
 				t.Fatalf("got %d (%v), want %d", code, err, c.want)
 			}
@@ -378,9 +378,9 @@ func TestFTPDialogue(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			addr, got := fakeServer(t, c.script...)
+			addr, got := scriptedServer(t, c.script...)
 			o := authOptions{timeout: 300 * time.Millisecond}
-			code, err, _ := checkAuth(t, o, []string{c.scheme + "://" + addr}, "u", pw)
+			code, _, err := checkAuth(t, o, []string{c.scheme + "://" + addr}, "u", pw)
 			if code != c.want {
 				t.Fatalf("got %d (%v), want %d", code, err, c.want)
 			}
@@ -422,7 +422,7 @@ func TestRemoteRefusesLineBreakers(t *testing.T) {
 			{"u", "a\r\nDELE 1"}, {"u", "a\nb"}, {"u", "a\rb"}, {"u", "a\x00b"},
 			{"u\r\nPASS x", "pw"}, {"u\x00", "pw"},
 		} {
-			code, err, _ := checkAuth(t, authOptions{}, []string{scheme + "://" + l.Addr().String()}, c.user, c.pw)
+			code, _, err := checkAuth(t, authOptions{}, []string{scheme + "://" + l.Addr().String()}, c.user, c.pw)
 			if code != codeAuthFailed {
 				t.Errorf("%s %q %q: got %d (%v), want 530", scheme, c.user, c.pw, code, err)
 			}
@@ -474,11 +474,17 @@ func TestRemoteConnectTimeout(t *testing.T) {
 		fill = append(fill, c)
 	}
 	o := authOptions{connectTimeout: 300 * time.Millisecond, timeout: 5 * time.Second}
-	code, err, took := checkAuth(t, o, []string{"pop3://" + addr}, "u", "p")
+	code, took, err := checkAuth(t, o, []string{"pop3://" + addr}, "u", "p")
 	if code != codeLocalError {
 		t.Fatalf("got %d (%v), want 451", code, err)
 	}
 	if !strings.Contains(err.Error(), "cannot connect") || took > 2*time.Second {
 		t.Errorf("after %v: %v; want a connect timeout after about 300ms", took, err)
 	}
+}
+
+// CI builds with -tags pam (make test, when libpam0g-dev is installed):
+// there a binary without PAM would leave pam:SERVICE untested.
+func TestPAMBuilt(t *testing.T) {
+	needReal(t, pamBuilt, "built without -tags pam (no cgo or no PAM headers): pam:SERVICE not tested")
 }

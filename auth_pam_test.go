@@ -59,11 +59,11 @@ func TestAuthPAM(t *testing.T) {
 	spec := "pam:" + shippedPAMService(t)
 
 	t.Run("right password", func(t *testing.T) {
-		code, err, _ := checkAuth(t, authOptions{}, []string{spec}, user, pw)
+		code, _, err := checkAuth(t, authOptions{}, []string{spec}, user, pw)
 		wantCode(t, code, err, codeOK, spec, pw)
 	})
 	t.Run("wrong password, after the PAM delay", func(t *testing.T) {
-		code, err, took := checkAuth(t, authOptions{}, []string{spec}, user, "not it")
+		code, took, err := checkAuth(t, authOptions{}, []string{spec}, user, "not it")
 		wantCode(t, code, err, codeAuthFailed, spec, "not it")
 		// pam_unix asks for 2 s (pam_fail_delay), which libpam applies
 		// with up to 25% off; mppd must not cut it short.
@@ -72,13 +72,13 @@ func TestAuthPAM(t *testing.T) {
 		}
 	})
 	t.Run("unknown user", func(t *testing.T) {
-		code, err, _ := checkAuth(t, authOptions{}, []string{spec}, "mppdnosuchuser", pw)
+		code, _, err := checkAuth(t, authOptions{}, []string{spec}, "mppdnosuchuser", pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 	})
 	t.Run("password must be changed", func(t *testing.T) {
 		u := addSystemUser(t, pw)
 		runCmd(t, "chage", "-d", "0", u)
-		code, err, _ := checkAuth(t, authOptions{}, []string{spec}, u, pw)
+		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 		if !strings.Contains(err.Error(), "account") {
 			t.Errorf("reason %q: want the account stack's refusal", err)
@@ -87,7 +87,7 @@ func TestAuthPAM(t *testing.T) {
 	t.Run("account expired", func(t *testing.T) {
 		u := addSystemUser(t, pw)
 		runCmd(t, "chage", "-E", "1", u)
-		code, err, _ := checkAuth(t, authOptions{}, []string{spec}, u, pw)
+		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 		if !strings.Contains(err.Error(), "account") {
 			t.Errorf("reason %q: want the account stack's refusal", err)
@@ -96,20 +96,20 @@ func TestAuthPAM(t *testing.T) {
 	t.Run("account locked", func(t *testing.T) {
 		u := addSystemUser(t, pw)
 		runCmd(t, "usermod", "-L", u)
-		code, err, _ := checkAuth(t, authOptions{}, []string{spec}, u, pw)
+		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 	})
 	t.Run("PAM cannot reach its database: 451", func(t *testing.T) {
 		// pam_debug answers what it is told: here, what pam_sss or
 		// pam_ldap answer when their server is down.
 		svc := installPAMService(t, "auth required pam_debug.so auth=authinfo_unavail\naccount required pam_permit.so\n")
-		code, err, _ := checkAuth(t, authOptions{}, []string{"pam:" + svc}, user, pw)
+		code, _, err := checkAuth(t, authOptions{}, []string{"pam:" + svc}, user, pw)
 		wantCode(t, code, err, codeLocalError, "pam:"+svc, pw)
 	})
 	t.Run("PAM hanging: 451 after -auth-timeout", func(t *testing.T) {
 		svc := installPAMService(t, "auth required pam_exec.so quiet /bin/sleep 5\naccount required pam_permit.so\n")
 		o := authOptions{timeout: 500 * time.Millisecond}
-		code, err, took := checkAuth(t, o, []string{"pam:" + svc}, user, pw)
+		code, took, err := checkAuth(t, o, []string{"pam:" + svc}, user, pw)
 		wantCode(t, code, err, codeLocalError, "pam:"+svc, pw)
 		if took < 450*time.Millisecond || took > 3*time.Second {
 			t.Errorf("gave up after %v, want about the 500ms -auth-timeout", took)
@@ -118,11 +118,11 @@ func TestAuthPAM(t *testing.T) {
 	t.Run("messages from PAM are not answers", func(t *testing.T) {
 		// pam_echo shows a text (PAM_TEXT_INFO) before the password prompt.
 		svc := installPAMService(t, "auth required pam_echo.so Hello %u\nauth required pam_unix.so nodelay\naccount required pam_unix.so\n")
-		code, err, _ := checkAuth(t, authOptions{}, []string{"pam:" + svc}, user, pw)
+		code, _, err := checkAuth(t, authOptions{}, []string{"pam:" + svc}, user, pw)
 		wantCode(t, code, err, codeOK, "", pw)
 	})
 	t.Run("chain: PAM after a refusing shadow file", func(t *testing.T) {
-		code, err, _ := checkAuth(t, authOptions{passwd: "examples/demo.passwd"}, []string{"shadow", spec}, user, pw)
+		code, _, err := checkAuth(t, authOptions{passwd: "examples/demo.passwd"}, []string{"shadow", spec}, user, pw)
 		wantCode(t, code, err, codeOK, "", pw)
 	})
 	t.Run("service that does not exist: refused at start-up", func(t *testing.T) {
@@ -164,10 +164,10 @@ func TestPAMConversation(t *testing.T) {
 	}
 }
 
-// BenchmarkPASSPAM is BenchmarkPASS for pam:SERVICE, through the shipped
+// BenchmarkAuthPAM is BenchmarkAuthBackends for pam:SERVICE, through the shipped
 // service file (pam_unix, which asks for a 2 s delay after a failure) and
 // through pam_unix with nodelay.
-func BenchmarkPASSPAM(b *testing.B) {
+func BenchmarkAuthPAM(b *testing.B) {
 	user := addSystemUser(b, "bench-pw")
 	b.Run("shipped", func(b *testing.B) {
 		benchOutcomes(b, authOptions{}, "pam:"+shippedPAMService(b), user, "bench-pw")

@@ -37,22 +37,22 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 	} {
 		t.Run(spec, func(t *testing.T) {
 			t.Run("right password", func(t *testing.T) {
-				code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+				code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 				wantCode(t, code, err, codeOK, spec, pw)
 			})
 			t.Run("wrong password", func(t *testing.T) {
-				code, err, _ := checkAuth(t, o, []string{spec}, user, "not it")
+				code, _, err := checkAuth(t, o, []string{spec}, user, "not it")
 				wantCode(t, code, err, codeAuthFailed, spec, "not it")
 				if !strings.Contains(err.Error(), "-ERR") {
 					t.Errorf("log reason %q lacks the server's reply", err)
 				}
 			})
 			t.Run("unknown user", func(t *testing.T) {
-				code, err, _ := checkAuth(t, o, []string{spec}, "nosuchuser", pw)
+				code, _, err := checkAuth(t, o, []string{spec}, "nosuchuser", pw)
 				wantCode(t, code, err, codeAuthFailed, spec, pw)
 			})
 			t.Run("another user's password", func(t *testing.T) {
-				code, err, _ := checkAuth(t, o, []string{spec}, "bob", pw)
+				code, _, err := checkAuth(t, o, []string{spec}, "bob", pw)
 				wantCode(t, code, err, codeAuthFailed, spec, pw)
 			})
 		})
@@ -62,7 +62,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 		// Without -auth-ca-file the system roots do not know the test CA.
 		logins := strings.Count(srv.output(), "user=<"+user)
 		for _, spec := range []string{"pop3s://" + srv.tls, "pop3://" + srv.plain + "?starttls"} {
-			code, err, _ := checkAuth(t, authOptions{}, []string{spec}, user, pw)
+			code, _, err := checkAuth(t, authOptions{}, []string{spec}, user, pw)
 			wantCode(t, code, err, codeLocalError, spec, pw)
 			if !strings.Contains(err.Error(), "certificate") {
 				t.Errorf("%s: reason %q does not mention the certificate", spec, err)
@@ -76,7 +76,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 
 	t.Run("server down", func(t *testing.T) {
 		spec := "pop3://" + freeAddr(t)
-		code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+		code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 		wantCode(t, code, err, codeLocalError, spec, pw)
 		if !strings.Contains(err.Error(), "connection refused") {
 			t.Errorf("reason %q does not say why", err)
@@ -88,7 +88,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 		defer srv.cont()
 		for _, spec := range []string{"pop3://" + srv.plain, "pop3s://" + srv.tls} {
 			o := authOptions{caFile: srv.pki.caFile, timeout: 500 * time.Millisecond}
-			code, err, took := checkAuth(t, o, []string{spec}, user, pw)
+			code, took, err := checkAuth(t, o, []string{spec}, user, pw)
 			wantCode(t, code, err, codeLocalError, spec, pw)
 			if took < 450*time.Millisecond || took > 3*time.Second {
 				t.Errorf("%s: gave up after %v, want about the 500ms -auth-timeout", spec, took)
@@ -102,7 +102,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 	t.Run("STLS refused: 451, never plaintext", func(t *testing.T) {
 		plain := startDovecot(t, map[string]string{user: pw}, false)
 		spec := "pop3://" + plain.plain + "?starttls"
-		code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+		code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 		wantCode(t, code, err, codeLocalError, spec, pw)
 		if !strings.Contains(err.Error(), "STLS") {
 			t.Errorf("reason %q does not say STLS was refused", err)
@@ -112,7 +112,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 			t.Errorf("dovecot saw a login attempt:\n%s", log)
 		}
 		// The same server without ?starttls: the administrator chose plaintext.
-		code, err, _ = checkAuth(t, o, []string{"pop3://" + plain.plain}, user, pw)
+		code, _, err = checkAuth(t, o, []string{"pop3://" + plain.plain}, user, pw)
 		wantCode(t, code, err, codeOK, "", pw)
 	})
 
@@ -135,7 +135,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
 				o := authOptions{passwd: "examples/demo.passwd"}
-				code, err, _ := checkAuth(t, o, c.specs, user, c.pw)
+				code, _, err := checkAuth(t, o, c.specs, user, c.pw)
 				wantCode(t, code, err, c.want, "", c.pw)
 				if err != nil {
 					for _, s := range c.specs {
@@ -157,18 +157,18 @@ func TestAuthFTPVsftpd(t *testing.T) {
 	for _, spec := range []string{"ftp://" + srv.addr, "ftps://" + srv.addr} {
 		t.Run(spec, func(t *testing.T) {
 			t.Run("right password", func(t *testing.T) {
-				code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+				code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 				wantCode(t, code, err, codeOK, spec, pw)
 			})
 			t.Run("wrong password", func(t *testing.T) {
-				code, err, _ := checkAuth(t, o, []string{spec}, user, "not it")
+				code, _, err := checkAuth(t, o, []string{spec}, user, "not it")
 				wantCode(t, code, err, codeAuthFailed, spec, "not it")
 				if !strings.Contains(err.Error(), "530") {
 					t.Errorf("log reason %q lacks the server's reply", err)
 				}
 			})
 			t.Run("unknown user", func(t *testing.T) {
-				code, err, _ := checkAuth(t, o, []string{spec}, "mppdnosuchuser", pw)
+				code, _, err := checkAuth(t, o, []string{spec}, "mppdnosuchuser", pw)
 				wantCode(t, code, err, codeAuthFailed, spec, pw)
 			})
 		})
@@ -180,7 +180,7 @@ func TestAuthFTPVsftpd(t *testing.T) {
 	t.Run("TLS not verifiable: 451, no USER sent", func(t *testing.T) {
 		spec := "ftps://" + srv.addr
 		users := strings.Count(srv.output(), `"USER `)
-		code, err, _ := checkAuth(t, authOptions{}, []string{spec}, user, pw)
+		code, _, err := checkAuth(t, authOptions{}, []string{spec}, user, pw)
 		wantCode(t, code, err, codeLocalError, spec, pw)
 		if !strings.Contains(err.Error(), "certificate") {
 			t.Errorf("reason %q does not mention the certificate", err)
@@ -194,7 +194,7 @@ func TestAuthFTPVsftpd(t *testing.T) {
 	t.Run("AUTH TLS refused: 451, never plaintext", func(t *testing.T) {
 		plain := startVsftpd(t, false)
 		spec := "ftps://" + plain.addr
-		code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+		code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 		wantCode(t, code, err, codeLocalError, spec, pw)
 		if !strings.Contains(err.Error(), "AUTH TLS") {
 			t.Errorf("reason %q does not say AUTH TLS was refused", err)
@@ -207,7 +207,7 @@ func TestAuthFTPVsftpd(t *testing.T) {
 
 	t.Run("server down", func(t *testing.T) {
 		spec := "ftp://" + freeAddr(t)
-		code, err, _ := checkAuth(t, o, []string{spec}, user, pw)
+		code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 		wantCode(t, code, err, codeLocalError, spec, pw)
 	})
 
@@ -216,7 +216,7 @@ func TestAuthFTPVsftpd(t *testing.T) {
 		defer srv.cont()
 		spec := "ftps://" + srv.addr
 		o := authOptions{caFile: srv.pki.caFile, timeout: 500 * time.Millisecond}
-		code, err, took := checkAuth(t, o, []string{spec}, user, pw)
+		code, took, err := checkAuth(t, o, []string{spec}, user, pw)
 		wantCode(t, code, err, codeLocalError, spec, pw)
 		if took < 450*time.Millisecond || took > 3*time.Second {
 			t.Errorf("gave up after %v, want about the 500ms -auth-timeout", took)

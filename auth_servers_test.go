@@ -58,13 +58,13 @@ func newTestPKI(t testing.TB, dir string) testPKI {
 	}
 	keyDER, _ := x509.MarshalECPrivateKey(key)
 	p := testPKI{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")}
-	writePEM(t, p.caFile, "CERTIFICATE", caDER)
-	writePEM(t, p.certFile, "CERTIFICATE", der)
-	writePEM(t, p.keyFile, "EC PRIVATE KEY", keyDER)
+	writeTestPEM(t, p.caFile, "CERTIFICATE", caDER)
+	writeTestPEM(t, p.certFile, "CERTIFICATE", der)
+	writeTestPEM(t, p.keyFile, "EC PRIVATE KEY", keyDER)
 	return p
 }
 
-func writePEM(t testing.TB, path, kind string, der []byte) {
+func writeTestPEM(t testing.TB, path, kind string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o644); err != nil {
 		t.Fatal(err)
@@ -324,38 +324,9 @@ func addSystemUser(t testing.TB, pw string) string {
 	return name
 }
 
-// hangingServer accepts connections and never says a word.
-func hangingServer(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		<-done
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 // checkAuth runs one check with a fresh chain of the given specs and
-// returns the reply code it becomes (250 for nil), the error, and the time.
-func checkAuth(t testing.TB, o authOptions, specs []string, user, pw string) (int, error, time.Duration) {
+// returns the reply code it becomes (250 for nil), the time, and the error.
+func checkAuth(t testing.TB, o authOptions, specs []string, user, pw string) (int, time.Duration, error) {
 	t.Helper()
 	if o.connectTimeout == 0 {
 		o.connectTimeout = 5 * time.Second
@@ -371,9 +342,9 @@ func checkAuth(t testing.TB, o authOptions, specs []string, user, pw string) (in
 	err = c.Authenticate(context.Background(), user, pw)
 	took := time.Since(start)
 	if err == nil {
-		return codeOK, nil, took
+		return codeOK, took, nil
 	}
-	return asReplyError(err).code, err, took
+	return asReplyError(err).code, took, err
 }
 
 // mustNotLeak fails if the password appears in s (a log line, an error).
