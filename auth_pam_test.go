@@ -46,7 +46,7 @@ func shippedPAMService(t testing.TB) string {
 	return installPAMService(t, string(content))
 }
 
-func runCmd(t testing.TB, name string, args ...string) {
+func runPAMCmd(t testing.TB, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v %s", name, args, err, out)
@@ -77,7 +77,7 @@ func TestAuthPAM(t *testing.T) {
 	})
 	t.Run("password must be changed", func(t *testing.T) {
 		u := addSystemUser(t, pw)
-		runCmd(t, "chage", "-d", "0", u)
+		runPAMCmd(t, "chage", "-d", "0", u)
 		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 		if !strings.Contains(err.Error(), "account") {
@@ -86,7 +86,7 @@ func TestAuthPAM(t *testing.T) {
 	})
 	t.Run("account expired", func(t *testing.T) {
 		u := addSystemUser(t, pw)
-		runCmd(t, "chage", "-E", "1", u)
+		runPAMCmd(t, "chage", "-E", "1", u)
 		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 		if !strings.Contains(err.Error(), "account") {
@@ -95,7 +95,7 @@ func TestAuthPAM(t *testing.T) {
 	})
 	t.Run("account locked", func(t *testing.T) {
 		u := addSystemUser(t, pw)
-		runCmd(t, "usermod", "-L", u)
+		runPAMCmd(t, "usermod", "-L", u)
 		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 	})
