@@ -177,3 +177,48 @@ func BenchmarkAuthPAM(b *testing.B) {
 		benchOutcomes(b, authOptions{}, "pam:"+svc, user, "bench-pw")
 	})
 }
+
+// TestAuthPAMLeastPrivilege runs the PAM build as the packaged unit runs
+// it: an unprivileged user whose only extra group is shadow, no_new_privs,
+// no capabilities. pam_unix then reads /etc/shadow itself (its setgid
+// helper is powerless under no_new_privs). Without the group, Debian's
+// common-auth refuses every password: a 530, as for any PAM service.
+func TestAuthPAMLeastPrivilege(t *testing.T) {
+	setpriv := needProgram(t, "setpriv")
+	const pw = "pam Secret-5"
+	user := addSystemUser(t, pw)
+	svc := shippedPAMService(t)
+	runAs := newDaemonUser(t)
+	dir := shortTempDir(t, "mppd-pam-")
+	bin := filepath.Join(dir, "mppd")
+	if out, err := exec.Command("go", "build", "-tags", "pam", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags pam: %v\n%s", err, out)
+	}
+	pass := func(groups, pw string) (string, string) {
+		cmd := exec.Command(setpriv, "--reuid", runAs, "--regid", runAs, "--groups", groups,
+			"--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
+			bin, "-log", "stderr", "-fail-delay", "0", "-auth", "pam:"+svc)
+		cmd.Stdin = strings.NewReader("USER " + user + "\r\nPASS " + pw + "\r\nQUIT\r\n")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("mppd: %v\n%s", err, stderr.String())
+		}
+		lines := strings.Split(string(out), "\r\n")
+		if len(lines) < 3 {
+			t.Fatalf("replies %q\n%s", out, stderr.String())
+		}
+		mustNotLeak(t, stderr.String(), pw)
+		return lines[2], stderr.String()
+	}
+	if reply, log := pass("shadow", pw); !strings.HasPrefix(reply, "250 ") {
+		t.Errorf("group shadow, right password: %q\n%s", reply, log)
+	}
+	if reply, log := pass("shadow", "wrong"); !strings.HasPrefix(reply, "530 ") {
+		t.Errorf("group shadow, wrong password: %q\n%s", reply, log)
+	}
+	if reply, log := pass(runAs, pw); !strings.HasPrefix(reply, "530 ") {
+		t.Errorf("without group shadow: %q\n%s", reply, log)
+	}
+}
