@@ -233,7 +233,6 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 		SessionTimeout: o.sessionTimeout,
 		WriteTimeout:   o.idleTimeout,
 		MaxErrors:      o.maxErrors,
-		FailDelay:      0,
 		Log:            log,
 	}, nil
 }

@@ -66,7 +66,6 @@ type Config struct {
 	SessionTimeout time.Duration // whole-session limit
 	WriteTimeout   time.Duration // a client that stops reading replies
 	MaxErrors      int           // protocol errors before the session is ended
-	FailDelay      time.Duration // pause before a 530, to slow guessing
 	Log            *logrus.Logger
 }
 
@@ -81,7 +80,7 @@ const (
 	stateUserRejected                        // last USER got 501: USER again
 	stateAwaitingPass                        // last USER got 250: PASS
 	statePassRejected                        // last PASS got 501: PASS again
-	stateAuthFailed                          // a PASS got 530: only NOOP and QUIT, ever
+	stateAuthFailed                          // a PASS got 530 or 451: only NOOP and QUIT, ever
 	stateAuthenticated                       // PASS got 250: DATA
 	stateMessageAccepted                     // a text got 250: USER or DATA
 	stateMessageFailed                       // a text got 451: DATA again (MPP-SPEC)
@@ -348,11 +347,12 @@ func (s *session) cmdPASS(arg string, hasArg bool) (int, string) {
 		// log for the administrator; the client gets the same reply for all.
 		// This line is what fail2ban matches (packaging/fail2ban).
 		s.log.WithFields(logrus.Fields{"user": s.user, "reason": causeText(re)}).Warn("authentication failed")
-		if s.cfg.FailDelay > 0 {
-			time.Sleep(s.cfg.FailDelay)
-		}
 		return re.code, re.msg
 	}
+	// RFC 1204 §2.3 allows PASS only right after USER 250 or PASS 501, so
+	// after a 451 the client must reconnect, as after a 530: a password
+	// database that is down must not become a loop for guessing passwords.
+	s.state = stateAuthFailed
 	s.internalError = true
 	s.log.WithField("user", s.user).WithError(re).Error("authentication unavailable")
 	return re.code, re.msg

@@ -176,7 +176,7 @@ func TestTranscripts(t *testing.T) {
 		{"wrong password", "USER alice\r\nPASS nope\r\n", "220 250 530", 0},
 		{"unknown user same as wrong password", "USER nobody\r\nPASS secret\r\n", "220 250 530", 0},
 		{"after 530 only NOOP and QUIT", "USER alice\r\nPASS nope\r\nUSER alice\r\nPASS secret\r\nDATA\r\nNOOP\r\nQUIT\r\n", "220 250 530 503 503 503 250 221", 0},
-		{"password check unavailable", "USER broken\r\nPASS x\r\nPASS x\r\nNOOP\r\n", "220 250 451 451 451", 0},
+		{"password check unavailable ends the login", "USER broken\r\nPASS x\r\nPASS x\r\nUSER alice\r\nNOOP\r\n", "220 250 451 503 503 451", 0},
 
 		// NOOP is transparent: it breaks no "right after" chain
 		{"NOOP between USER and PASS", "USER alice\r\nNOOP\r\nPASS secret\r\n", "220 250 250 250", 0},
