@@ -9,7 +9,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # when they are installed, left out otherwise (README, "Builds").
 TAGS ?= $(shell test -e /usr/include/security/pam_appl.h && echo pam)
 
-.PHONY: all build demo test lint fuzz bench bench-go clean man
+.PHONY: all build demo test lint fuzz bench bench-go clean man package
 
 all: build
 
@@ -46,6 +46,36 @@ fuzz:
 man: docs/mppd.8 docs/mpp.1
 docs/%: docs/%.md
 	$(GO) tool go-md2man -in $< -out $@
+
+# The .deb and the .rpm, from one description (packaging/nfpm.yaml; nfpm is
+# pinned in go.mod). Version: X.Y.Z on a tag vX.Y.Z, else PKG_BASE with a
+# "~gitN.HASH" pre-release part, which sorts before PKG_BASE itself.
+PKG_BASE ?= 0.1.0
+PKG_TAG := $(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null)
+PKG_VERSION ?= $(if $(PKG_TAG),$(patsubst v%,%,$(PKG_TAG)),$(PKG_BASE))
+PKG_PRERELEASE ?= $(if $(PKG_TAG),,git$(shell git rev-list --count HEAD 2>/dev/null || echo 0).$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo .dirty))
+PKG_FULL := $(PKG_VERSION)$(if $(PKG_PRERELEASE),~$(PKG_PRERELEASE))
+PKG_ARCH ?= $(shell $(GO) env GOARCH)
+RPM_ARCH := $(or $(word 2,$(subst :, ,$(filter $(PKG_ARCH):%,amd64:x86_64 arm64:aarch64 386:i386 ppc64le:ppc64le s390x:s390x riscv64:riscv64))),$(PKG_ARCH))
+PKG_DATE := $(shell git log -1 --format=%cD 2>/dev/null || date -R)
+PKG_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+PKG_MAINTAINER := mppd developers <mppd@users.noreply.github.com>
+
+package: man
+	rm -rf dist/build && mkdir -p dist/build/debian
+	CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
+		-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o dist/build/mppd .
+	gzip -9n -c docs/mppd.8 > dist/build/mppd.8.gz
+	packaging/copyright.sh dist/build/mppd > dist/build/copyright
+	{ echo "mppd ($(PKG_FULL)) unstable; urgency=medium"; echo; \
+	  echo "  * Built from commit $(PKG_COMMIT)."; echo; \
+	  echo " -- $(PKG_MAINTAINER)  $(PKG_DATE)"; } | gzip -9n > dist/build/changelog.gz
+	printf 'Source: mppd\n\nPackage: mppd\nArchitecture: any\n' > dist/build/debian/control
+	cd dist/build && dpkg-shlibdeps -O mppd 2>/dev/null | sed -n 's/^shlibs:Depends=//p' > shlibs
+	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) DEB_SHLIBS="$$(cat dist/build/shlibs)" \
+		$(GO) tool nfpm package -f packaging/nfpm.yaml -p deb -t dist/mppd_$(PKG_FULL)_$(PKG_ARCH).deb
+	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) \
+		$(GO) tool nfpm package -f packaging/nfpm.yaml -p rpm -t dist/mppd-$(PKG_FULL).$(RPM_ARCH).rpm
 
 # The performance table of BENCHMARKS.md (a few minutes): mppd against the
 # limit of its hops and against msmtpd, side by side. bench-go: the Go
