@@ -1,0 +1,718 @@
+package main
+
+// The packages, as an administrator meets them: `make package` builds the
+// .deb and the .rpm, lintian and systemd-analyze judge them, dpkg installs
+// the .deb, and full MPP sessions go through the INSTALLED /usr/sbin/mppd,
+// into the real Postfix, under real xinetd with the shipped file, real
+// openbsd-inetd with the registered line, and systemd-socket-activate with
+// the unit's ExecStart= under as much of the unit's sandbox as can be had
+// without systemd as PID 1 (user, groups, no_new_privs, capabilities, a
+// read-only file system, private /tmp, the seccomp filters). Then dpkg -r and
+// dpkg -P must leave nothing behind.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	pkgMppdPath    = "/usr/sbin/mppd"
+	pkgUnitPath    = "/usr/lib/systemd/system/mppd@.service"
+	pkgSocketPath  = "/usr/lib/systemd/system/mppd.socket"
+	pkgXinetdPath  = "/etc/xinetd.d/mpp"
+	pkgFail2banDir = "/usr/share/doc/mppd/examples/fail2ban"
+)
+
+func TestPackage(t *testing.T) {
+	needRoot(t)
+	for _, p := range []string{"dpkg", "dpkg-shlibdeps", "lintian", "systemd-analyze", "systemd-socket-activate",
+		"setpriv", "unshare", "mount", "fail2ban-regex", "fail2ban-client", "update-inetd", "/usr/sbin/inetd",
+		"useradd", "chpasswd", "gcc"} {
+		needProgram(t, p)
+	}
+	xinetd := pkgXinetdBinary(t)
+	needReal(t, exec.Command("postfix", "status").Run() == nil, "Postfix is not running (postfix start)")
+	needReal(t, pkgFileExists("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"), "kernel headers (linux-libc-dev) missing: cannot number system calls")
+	if out, err := exec.Command("dpkg-query", "-W", "-f", "${Status}", "mppd").Output(); err == nil && strings.Contains(string(out), "installed") {
+		// An administrator's mppd: not ours to replace or purge.
+		needReal(t, false, "the mppd package is already installed on this machine")
+	}
+
+	deb, rpm := pkgBuildPackages(t)
+	debVersion := strings.TrimSpace(pkgRun(t, "dpkg-deb", "-f", deb, "Version"))
+
+	t.Run("lintian", func(t *testing.T) {
+		out, _ := exec.Command("lintian", "--no-tag-display-limit", deb).CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "E:") || strings.HasPrefix(line, "W:") {
+				t.Errorf("lintian: %s", line)
+			}
+		}
+	})
+	t.Run("rpm", func(t *testing.T) {
+		// dist/mppd-<version>.<arch>.rpm, the version as in the .deb.
+		want := "mppd-" + debVersion + "."
+		if !strings.HasPrefix(filepath.Base(rpm), want) {
+			t.Errorf("rpm file %s does not start with %s", rpm, want)
+		}
+		b, err := os.ReadFile(rpm)
+		if err != nil || !bytes.HasPrefix(b, []byte{0xed, 0xab, 0xee, 0xdb}) {
+			t.Errorf("%s is not an rpm (lead magic): %v", rpm, err)
+		}
+	})
+
+	before := pkgSystemState(t)
+	pkgInstallDeb(t, deb)
+	t.Cleanup(func() {
+		// Whatever failed: leave the machine as it was.
+		if pkgFileExists(pkgMppdPath) || pkgDpkgKnows() {
+			pkgDpkg(t, "-P", "mppd")
+		}
+	})
+
+	t.Run("installed", func(t *testing.T) {
+		for _, f := range []string{pkgMppdPath, pkgUnitPath, pkgSocketPath, pkgXinetdPath,
+			"/usr/share/man/man8/mppd.8.gz", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
+			pkgFail2banDir + "/filter.d/mppd.conf", pkgFail2banDir + "/jail.d/mppd.conf"} {
+			if !pkgFileExists(f) {
+				t.Errorf("%s not installed", f)
+			}
+		}
+		if out := pkgRun(t, pkgMppdPath, "-version"); strings.TrimSpace(out) != "mppd "+debVersion {
+			t.Errorf("mppd -version = %q, want %q", out, "mppd "+debVersion)
+		}
+		groups := strings.Fields(pkgRun(t, "id", "-nG", "mppd"))
+		for _, g := range []string{"mppd", "shadow", "postdrop"} {
+			if !pkgContains(groups, g) {
+				t.Errorf("user mppd not in group %s: %v", g, groups)
+			}
+		}
+		if sh := strings.TrimSpace(pkgRun(t, "getent", "passwd", "mppd")); !strings.HasSuffix(sh, ":/usr/sbin/nologin") {
+			t.Errorf("mppd's passwd entry %q: want shell /usr/sbin/nologin", sh)
+		}
+	})
+
+	t.Run("systemd-analyze", func(t *testing.T) {
+		if out, err := exec.Command("systemd-analyze", "verify", pkgSocketPath, pkgUnitPath).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+		}
+		out, _ := exec.Command("systemd-analyze", "security", "--offline=yes", pkgUnitPath).CombinedOutput()
+		m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("no exposure level in:\n%s", out)
+		}
+		score, _ := strconv.ParseFloat(string(m[1]), 64)
+		t.Logf("systemd-analyze security: %.1f", score)
+		if score > 2.5 {
+			t.Errorf("exposure level %.1f, want 2.5 or lower", score)
+		}
+	})
+
+	inetdLine := pkgRegisteredInetdLine(t)
+	t.Run("inetd-line-documented", func(t *testing.T) {
+		man, err := os.ReadFile("docs/mppd.8.md")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(man), strings.Join(strings.Fields(inetdLine), " ")) {
+			t.Errorf("registered inetd line %q is not the one mppd(8) documents", inetdLine)
+		}
+	})
+
+	u := pkgNewMailUser(t)
+
+	t.Run("xinetd", func(t *testing.T) {
+		addr := pkgStartXinetd(t, xinetd)
+		pkgPostAndFind(t, addr, u, "xinetd")
+	})
+	t.Run("inetd", func(t *testing.T) {
+		addr := pkgStartInetd(t, inetdLine)
+		pkgPostAndFind(t, addr, u, "inetd")
+	})
+	t.Run("systemd-socket-activate", func(t *testing.T) {
+		addr := pkgStartSocketActivate(t, pkgUnitSandbox{}, nil)
+		pkgPostAndFind(t, addr, u, "socket-activate")
+	})
+	t.Run("systemd-socket-activate-without-postdrop-fails", func(t *testing.T) {
+		// The control: take away group postdrop and the same sandbox cannot
+		// deliver (postdrop's setgid bit is void under no_new_privs): the
+		// test above passes because of the groups, not in spite of them.
+		addr := pkgStartSocketActivate(t, pkgUnitSandbox{groups: "mppd,shadow"}, []string{"-delivery-timeout", "5s"})
+		tr := pkgMppSession(t, addr, u, "no-postdrop")
+		if !strings.Contains(tr, "451 ") {
+			t.Fatalf("delivery without group postdrop did not fail:\n%s", tr)
+		}
+	})
+	t.Run("fail2ban", func(t *testing.T) { pkgTestFail2ban(t, u) })
+
+	// dpkg -r: the program and units go, the administrator's configuration
+	// (the xinetd conffile, the user) stays, the inetd line is off.
+	pkgDpkg(t, "-r", "mppd")
+	for _, f := range []string{pkgMppdPath, pkgUnitPath, pkgSocketPath} {
+		if pkgFileExists(f) {
+			t.Errorf("after dpkg -r: %s still there", f)
+		}
+	}
+	if !pkgFileExists(pkgXinetdPath) {
+		t.Errorf("after dpkg -r: conffile %s removed (only purge should)", pkgXinetdPath)
+	}
+	if conf, _ := os.ReadFile("/etc/inetd.conf"); regexp.MustCompile(`(?m)^218\s`).Match(conf) {
+		t.Errorf("after dpkg -r: the inetd line is enabled")
+	}
+
+	// dpkg -P: nothing left.
+	pkgDpkg(t, "-P", "mppd")
+	if pkgDpkgKnows() {
+		t.Errorf("after dpkg -P: dpkg still knows mppd")
+	}
+	for _, f := range []string{pkgXinetdPath, "/var/lib/mppd", "/usr/share/doc/mppd", "/usr/share/man/man8/mppd.8.gz"} {
+		if pkgFileExists(f) {
+			t.Errorf("after dpkg -P: %s still there", f)
+		}
+	}
+	after := pkgSystemState(t)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("after dpkg -P: %s is %q, was %q before install", k, after[k], v)
+		}
+	}
+}
+
+// pkgBuildPackages runs `make package` and returns the .deb and the .rpm.
+func pkgBuildPackages(t *testing.T) (deb, rpm string) {
+	t.Helper()
+	os.RemoveAll("dist")
+	start := time.Now()
+	cmd := exec.Command("make", "package")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make package: %v\n%s", err, out)
+	}
+	t.Logf("make package: %v", time.Since(start).Round(time.Second))
+	debs, _ := filepath.Glob("dist/mppd_*_*.deb")
+	rpms, _ := filepath.Glob("dist/mppd-*.*.rpm")
+	if len(debs) != 1 || len(rpms) != 1 {
+		t.Fatalf("make package wrote %v and %v, want one .deb and one .rpm", debs, rpms)
+	}
+	return debs[0], rpms[0]
+}
+
+// dpkg runs dpkg, waiting for the lock if another engineer's apt-get holds it.
+func pkgDpkg(t *testing.T, args ...string) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(5 * time.Minute)
+	for {
+		out, err := exec.Command("dpkg", args...).CombinedOutput()
+		if err == nil {
+			t.Logf("dpkg %s: %v", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond))
+			return
+		}
+		if time.Now().Before(deadline) && bytes.Contains(out, []byte("lock")) {
+			time.Sleep(2 * time.Second)
+			continue
+		}
+		t.Fatalf("dpkg %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func pkgInstallDeb(t *testing.T, deb string) { t.Helper(); pkgDpkg(t, "-i", deb) }
+
+func pkgDpkgKnows() bool {
+	return exec.Command("dpkg-query", "-W", "mppd").Run() == nil
+}
+
+// pkgSystemState is what the package may change and purge must restore: the
+// inetd configuration, and every account line that names mppd.
+func pkgSystemState(t *testing.T) map[string]string {
+	t.Helper()
+	st := map[string]string{}
+	conf, _ := os.ReadFile("/etc/inetd.conf")
+	st["/etc/inetd.conf"] = string(conf)
+	mention := regexp.MustCompile(`(^|[:,])mppd($|[:,])`)
+	for _, f := range []string{"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if mention.MatchString(l) {
+				lines = append(lines, l)
+			}
+		}
+		st[f+" lines naming mppd"] = strings.Join(lines, "\n")
+	}
+	return st
+}
+
+// pkgRegisteredInetdLine is the line the postinst registered with update-inetd,
+// without its "#<off># " (it must be there, disabled).
+func pkgRegisteredInetdLine(t *testing.T) string {
+	t.Helper()
+	conf, err := os.ReadFile("/etc/inetd.conf")
+	if err != nil {
+		t.Fatalf("openbsd-inetd's /etc/inetd.conf: %v", err)
+	}
+	if regexp.MustCompile(`(?m)^218\s`).Match(conf) {
+		t.Errorf("the inetd line is registered enabled; it must start disabled")
+	}
+	m := regexp.MustCompile(`(?m)^#<off># (218\s.*)$`).FindSubmatch(conf)
+	if m == nil {
+		t.Fatalf("no disabled line for port 218 in /etc/inetd.conf:\n%s", conf)
+	}
+	return string(m[1])
+}
+
+type pkgMailUser struct{ name, password string }
+
+// pkgNewMailUser makes a real system user with a yescrypt password in
+// /etc/shadow; mail to it lands in /var/mail/NAME.
+func pkgNewMailUser(t *testing.T) pkgMailUser {
+	t.Helper()
+	u := pkgMailUser{name: "mppk" + pkgRandHex(4), password: "pw " + pkgRandHex(6)}
+	if out, err := exec.Command("useradd", "-M", "-s", "/usr/sbin/nologin", u.name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		exec.Command("userdel", u.name).Run()
+		os.Remove("/var/mail/" + u.name)
+	})
+	cmd := exec.Command("chpasswd")
+	cmd.Stdin = strings.NewReader(u.name + ":" + u.password + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd: %v\n%s", err, out)
+	}
+	return u
+}
+
+func pkgRandHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// pkgPostAndFind posts a message through addr as u and finds it in u's mailbox.
+func pkgPostAndFind(t *testing.T, addr string, u pkgMailUser, how string) {
+	t.Helper()
+	marker := how + "-" + pkgRandHex(6)
+	tr := pkgMppSession(t, addr, u, marker)
+	if !strings.Contains(tr, "250 Command OK, message queued") {
+		t.Fatalf("message not queued through %s:\n%s", how, tr)
+	}
+	box := "/var/mail/" + u.name
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(box)
+		if i := bytes.Index(b, []byte("Subject: "+marker)); i >= 0 {
+			msg := b[i:]
+			if !bytes.Contains(msg, []byte("\n.leading dot\n")) {
+				t.Errorf("dot-stuffed line not restored in %s", box)
+			}
+			if !regexp.MustCompile(`(?m)^Return-Path: <` + u.name + `@`).Match(b) {
+				t.Errorf("envelope sender is not %s in %s", u.name, box)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s not in %s after 30s", marker, box)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// pkgMppSession runs a whole MPP session and returns the transcript.
+func pkgMppSession(t *testing.T, addr string, u pkgMailUser, subject string) string {
+	t.Helper()
+	var c net.Conn
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		c, err = net.DialTimeout("tcp", addr, 2*time.Second)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("connect %s: %v", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	r := bufio.NewReader(c)
+	var tr strings.Builder
+	expect := func(send, code string) bool {
+		if send != "" {
+			fmt.Fprintf(&tr, "C: %s\n", strings.SplitN(send, "\r\n", 2)[0])
+			if _, err := c.Write([]byte(send)); err != nil {
+				fmt.Fprintf(&tr, "write: %v\n", err)
+				return false
+			}
+		}
+		line, err := r.ReadString('\n')
+		fmt.Fprintf(&tr, "S: %s", line)
+		if err != nil {
+			fmt.Fprintf(&tr, "read: %v\n", err)
+			return false
+		}
+		return strings.HasPrefix(line, code+" ")
+	}
+	msg := "To: " + u.name + "\r\nSubject: " + subject + "\r\n\r\nfirst line\r\n..leading dot\r\n.\r\n"
+	_ = expect("", "220") && expect("USER "+u.name+"\r\n", "250") && expect("PASS "+u.password+"\r\n", "250") &&
+		expect("DATA\r\n", "354") && expect(msg, "250") && expect("QUIT\r\n", "221")
+	return tr.String()
+}
+
+func pkgFreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// pkgStartDaemon runs a launcher in the foreground until the test ends.
+func pkgStartDaemon(t *testing.T, name string, args ...string) *bytes.Buffer {
+	t.Helper()
+	var out bytes.Buffer
+	cmd := exec.Command(name, args...)
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s said:\n%s", name, out.String())
+		}
+	})
+	return &out
+}
+
+func pkgXinetdBinary(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/sbin/xinetd", "/opt/xinetd/usr/sbin/xinetd"} {
+		if pkgFileExists(p) {
+			return p
+		}
+	}
+	needReal(t, false, "xinetd not installed (nor unpacked under /opt/xinetd)")
+	return ""
+}
+
+// pkgStartXinetd runs xinetd with the installed /etc/xinetd.d/mpp, changed only
+// to be enabled, on a free port, bound to loopback.
+func pkgStartXinetd(t *testing.T, xinetd string) string {
+	t.Helper()
+	shipped, err := os.ReadFile(pkgXinetdPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pkgFreePort(t)
+	svc := string(shipped)
+	for _, r := range []struct{ re, repl string }{
+		{`(?m)^(\s*disable\s*=\s*)yes\s*$`, "${1}no"},
+		{`(?m)^(\s*port\s*=\s*)218\s*$`, "${1}" + strconv.Itoa(port) + "\n\tbind\t\t= 127.0.0.1"},
+	} {
+		re := regexp.MustCompile(r.re)
+		if !re.MatchString(svc) {
+			t.Fatalf("%s has no line matching %s", pkgXinetdPath, r.re)
+		}
+		svc = re.ReplaceAllString(svc, r.repl)
+	}
+	dir := t.TempDir()
+	os.Mkdir(filepath.Join(dir, "xinetd.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "xinetd.d", "mpp"), []byte(svc), 0o644)
+	conf := fmt.Sprintf("defaults\n{\n\tlog_type = FILE %s/xinetd.log\n}\nincludedir %s/xinetd.d\n", dir, dir)
+	os.WriteFile(filepath.Join(dir, "xinetd.conf"), []byte(conf), 0o644)
+	pkgStartDaemon(t, xinetd, "-dontfork", "-f", filepath.Join(dir, "xinetd.conf"), "-pidfile", filepath.Join(dir, "pid"))
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// pkgStartInetd runs openbsd-inetd with the registered line, its service field
+// 218 changed to a free loopback port.
+func pkgStartInetd(t *testing.T, line string) string {
+	t.Helper()
+	port := pkgFreePort(t)
+	conf := filepath.Join(t.TempDir(), "inetd.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("127.0.0.1:%d%s\n", port, strings.TrimPrefix(line, "218"))), 0o644)
+	pkgStartDaemon(t, "/usr/sbin/inetd", "-d", conf)
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// pkgUnitSandbox overrides what pkgStartSocketActivate takes from the unit.
+type pkgUnitSandbox struct {
+	groups string // setpriv --groups instead of the user's groups (--init-groups)
+}
+
+// pkgStartSocketActivate runs the unit's ExecStart= under
+// systemd-socket-activate --accept, as mppd.socket would, inside the unit's
+// sandbox as far as it can be had without systemd as PID 1:
+//   - User=, Group=, the user's supplementary groups, NoNewPrivileges=,
+//     CapabilityBoundingSet= and AmbientCapabilities= empty: setpriv;
+//   - ProtectSystem=strict with ReadWritePaths=, PrivateTmp=, ProtectHome=:
+//     a mount namespace (unshare -m) with everything remounted read-only but
+//     those paths, and empty tmpfs on /tmp, /var/tmp, /home, /root;
+//   - SystemCallFilter=, SystemCallErrorNumber=, SystemCallArchitectures=,
+//     RestrictAddressFamilies=, MemoryDenyWriteExecute=, UMask=:
+//     packaging/unitseccomp.
+//
+// Not had here: PrivateDevices=, ProtectProc=, ProcSubset=, ProtectKernel*=,
+// ProtectControlGroups=, ProtectClock=, ProtectHostname=, RestrictNamespaces=,
+// RestrictRealtime=, RestrictSUIDSGID=, LockPersonality=, RemoveIPC=,
+// KeyringMode=, DevicePolicy=, SecureBits=, RuntimeMaxSec=.
+func pkgStartSocketActivate(t *testing.T, over pkgUnitSandbox, extraArgs []string) string {
+	t.Helper()
+	unit := pkgParseUnit(t, pkgUnitPath)
+	exe := strings.Fields(unit.get("ExecStart"))
+	if len(exe) == 0 || exe[0] != pkgMppdPath {
+		t.Fatalf("ExecStart=%q does not pkgRun %s", unit.get("ExecStart"), pkgMppdPath)
+	}
+	// Helpers outside /tmp, which the sandbox hides.
+	dir, err := os.MkdirTemp("/run", "mppd-pkgtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	seccomp := filepath.Join(dir, "unitseccomp")
+	if out, err := exec.Command("go", "build", "-o", seccomp, "./packaging/unitseccomp").CombinedOutput(); err != nil {
+		t.Fatalf("build unitseccomp: %v\n%s", err, out)
+	}
+
+	if ps := unit.get("ProtectSystem"); ps != "strict" {
+		t.Fatalf("ProtectSystem=%s: the test knows only strict", ps)
+	}
+	var sh strings.Builder
+	sh.WriteString("set -e\nmount --make-rprivate /\n")
+	// ProtectSystem=strict: every mount read-only but the API file systems.
+	sh.WriteString("awk '{print $5}' /proc/self/mountinfo | sort -u | while read -r m; do\n" +
+		"  case $m in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) continue;; esac\n" +
+		"  mount -o remount,bind,ro \"$m\" 2>/dev/null || true\ndone\n")
+	if unit.yes("PrivateTmp") {
+		sh.WriteString("mount -t tmpfs -o mode=1777 tmpfs /tmp\nmount -t tmpfs -o mode=1777 tmpfs /var/tmp\n")
+	}
+	if unit.yes("ProtectHome") {
+		sh.WriteString("for d in /home /root /pkgRun/user; do [ -d $d ] && mount -t tmpfs -o mode=0 tmpfs $d; done; true\n")
+	}
+	for _, p := range strings.Fields(strings.Join(unit.all("ReadWritePaths"), " ")) {
+		optional := strings.HasPrefix(p, "-")
+		p = strings.TrimPrefix(p, "-")
+		if optional {
+			fmt.Fprintf(&sh, "if [ -e %s ]; then ", p)
+		}
+		fmt.Fprintf(&sh, "mount --bind %s %s && mount -o remount,bind,rw %s", p, p, p)
+		if optional {
+			sh.WriteString("; fi")
+		}
+		sh.WriteString("\n")
+	}
+	sh.WriteString("exec \"$@\"\n")
+	mounts := filepath.Join(dir, "mounts.sh")
+	os.WriteFile(mounts, []byte(sh.String()), 0o755)
+
+	if !unit.yes("NoNewPrivileges") || unit.get("CapabilityBoundingSet") != "" {
+		t.Fatalf("unit without NoNewPrivileges=yes and an empty CapabilityBoundingSet=: the setpriv line below would not match it")
+	}
+	user, group := unit.get("User"), unit.get("Group")
+	if user == "" || group == "" {
+		t.Fatalf("unit without User= and Group=")
+	}
+	priv := []string{"setpriv", "--reuid", user, "--regid", group}
+	if over.groups != "" {
+		priv = append(priv, "--groups", over.groups)
+	} else {
+		priv = append(priv, "--init-groups")
+	}
+	priv = append(priv, "--no-new-privs", "--bounding-set", "-all", "--inh-caps", "-all", "--ambient-caps", "-all", "--")
+
+	port := pkgFreePort(t)
+	args := []string{"-l", fmt.Sprintf("127.0.0.1:%d", port), "--accept", "--", "unshare", "-m", "sh", mounts}
+	args = append(args, priv...)
+	args = append(args, seccomp, "-unit", pkgUnitPath, "--")
+	args = append(args, exe...)
+	args = append(args, extraArgs...)
+	pkgStartDaemon(t, "systemd-socket-activate", args...)
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+type pkgUnitFile map[string][]string
+
+func pkgParseUnit(t *testing.T, path string) pkgUnitFile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := pkgUnitFile{}
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || l[0] == '#' || l[0] == '[' {
+			continue
+		}
+		if k, v, ok := strings.Cut(l, "="); ok {
+			u[k] = append(u[k], v)
+		}
+	}
+	return u
+}
+
+func (u pkgUnitFile) all(k string) []string { return u[k] }
+
+func (u pkgUnitFile) get(k string) string {
+	if v := u[k]; len(v) > 0 {
+		return v[len(v)-1]
+	}
+	return ""
+}
+
+func (u pkgUnitFile) yes(k string) bool {
+	switch u.get(k) {
+	case "yes", "true", "on", "1":
+		return true
+	}
+	return false
+}
+
+// pkgTestFail2ban checks the shipped filter against lines the installed mppd
+// really writes (-log stderr), and the shipped jail against fail2ban's own
+// configuration test.
+func pkgTestFail2ban(t *testing.T, u pkgMailUser) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "mppd.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(pkgMppdPath, "-listen", "127.0.0.1:0", "-log", "stderr", "-fail-delay", "0",
+		"-sendmail", "/bin/true")
+	cmd.Stderr = logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(logPath)
+		if m := regexp.MustCompile(`listening on (127\.0\.0\.1:\d+)`).FindSubmatch(b); m != nil {
+			addr = string(m[1])
+		}
+	}
+	if addr == "" {
+		t.Fatal("mppd -listen did not say where it listens")
+	}
+	// Two failures, one of them with a user name that tries to plant a
+	// rip= of its own; one success, which must not count.
+	for _, login := range []pkgMailUser{{u.name, "wrong"}, {"xrip=198.51.100.9", "x"}, u} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		fmt.Fprintf(c, "USER %s\r\n", login.name)
+		r.ReadString('\n')
+		fmt.Fprintf(c, "PASS %s\r\n", login.password)
+		r.ReadString('\n')
+		fmt.Fprintf(c, "QUIT\r\n")
+		r.ReadString('\n')
+		c.Close()
+	}
+	// The session-ended lines come after the reply: wait for the last one.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if b, _ := os.ReadFile(logPath); bytes.Count(b, []byte("session ended")) == 3 {
+			break
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	logf.Close()
+
+	// fail2ban resolves "before = common.conf" next to the filter.
+	fd := filepath.Join(dir, "filter.d")
+	os.Mkdir(fd, 0o755)
+	pkgCopyFile(t, "/etc/fail2ban/filter.d/common.conf", filepath.Join(fd, "common.conf"))
+	pkgCopyFile(t, pkgFail2banDir+"/filter.d/mppd.conf", filepath.Join(fd, "mppd.conf"))
+	out, err := exec.Command("fail2ban-regex", "-v", logPath, filepath.Join(fd, "mppd.conf")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("fail2ban-regex: %v\n%s", err, out)
+	}
+	var hits []string
+	for _, m := range regexp.MustCompile(`(?m)^\|\s+(\d+\.\d+\.\d+\.\d+)\s`).FindAllSubmatch(out, -1) {
+		hits = append(hits, string(m[1]))
+	}
+	if strings.Join(hits, " ") != "127.0.0.1 127.0.0.1" {
+		logText, _ := os.ReadFile(logPath)
+		t.Errorf("fail2ban-regex found %v, want the two failures from 127.0.0.1\nlog:\n%s\nfail2ban-regex:\n%s", hits, logText, out)
+	}
+
+	// The jail, enabled, in a copy of the system's fail2ban configuration.
+	conf := filepath.Join(dir, "fail2ban")
+	if out, err := exec.Command("cp", "-r", "/etc/fail2ban", conf).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	jails, _ := filepath.Glob(filepath.Join(conf, "jail.d", "*"))
+	for _, j := range jails {
+		os.Remove(j)
+	}
+	pkgCopyFile(t, pkgFail2banDir+"/filter.d/mppd.conf", filepath.Join(conf, "filter.d", "mppd.conf"))
+	jail, _ := os.ReadFile(pkgFail2banDir + "/jail.d/mppd.conf")
+	enabled := regexp.MustCompile(`(?m)^enabled\s*=\s*false`).ReplaceAll(jail, []byte("enabled = true"))
+	os.WriteFile(filepath.Join(conf, "jail.d", "mppd.conf"), enabled, 0o644)
+	out, err = exec.Command("fail2ban-client", "-c", conf, "-t").CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("configuration test is successful")) {
+		t.Errorf("fail2ban-client -t with the mppd jail: %v\n%s", err, out)
+	}
+	out, _ = exec.Command("fail2ban-client", "-c", conf, "-d").CombinedOutput()
+	if !bytes.Contains(out, []byte("['add', 'mppd',")) {
+		t.Errorf("the mppd jail is not in fail2ban's configuration:\n%s", out)
+	}
+}
+
+func pkgCopyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pkgRun(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+func pkgFileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func pkgContains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
