@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Packaging (TestPackage in package_test.go): make package needs gcc and
+# dpkg-shlibdeps (dpkg-dev); the test judges the .deb with lintian and
+# systemd-analyze (man-db for its man page check), installs it, and posts
+# through the installed mppd under real openbsd-inetd (update-inetd
+# registers the line), real xinetd (it conflicts with openbsd-inetd, so it is
+# unpacked under /opt/xinetd) and systemd-socket-activate inside the unit's
+# sandbox (setpriv, unshare; linux-libc-dev numbers the system calls for
+# packaging/unitseccomp), into Postfix; fail2ban checks the shipped filter
+# and jail. Idempotent; starts Postfix if it is not running.
+set -euo pipefail
+if ! command -v postfix >/dev/null; then
+	printf 'postfix postfix/main_mailer_type select Local only\npostfix postfix/mailname string mppd.test\n' |
+		debconf-set-selections
+	apt-get install -y -qq --no-install-recommends postfix >/dev/null
+fi
+apt-get install -y -qq --no-install-recommends \
+	gcc libc6-dev linux-libc-dev dpkg-dev lintian man-db adduser \
+	openbsd-inetd update-inetd fail2ban python3-systemd util-linux mount >/dev/null
+if [ ! -x /opt/xinetd/usr/sbin/xinetd ] && [ ! -x /usr/sbin/xinetd ]; then
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	(cd "$tmp" && apt-get download -qq xinetd 2>/dev/null && dpkg-deb -x xinetd_*.deb /opt/xinetd)
+fi
+[ "$(postconf -h maillog_file)" ] || postconf -e maillog_file=/var/log/postfix.log
+postfix status >/dev/null 2>&1 || postfix start
