@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ const (
 func TestPackage(t *testing.T) {
 	needRoot(t)
 	for _, p := range []string{"dpkg", "dpkg-shlibdeps", "lintian", "systemd-analyze", "systemd-socket-activate",
-		"setpriv", "unshare", "mount", "fail2ban-regex", "fail2ban-client", "update-inetd", "/usr/sbin/inetd",
+		"setpriv", "unshare", "mount", "fail2ban-regex", "fail2ban-client", "update-inetd", "rpm", "/usr/sbin/inetd",
 		"useradd", "chpasswd", "gcc"} {
 		needProgram(t, p)
 	}
@@ -69,9 +70,25 @@ func TestPackage(t *testing.T) {
 		if !strings.HasPrefix(filepath.Base(rpm), want) {
 			t.Errorf("rpm file %s does not start with %s", rpm, want)
 		}
-		b, err := os.ReadFile(rpm)
-		if err != nil || !bytes.HasPrefix(b, []byte{0xed, 0xab, 0xee, 0xdb}) {
-			t.Errorf("%s is not an rpm (lead magic): %v", rpm, err)
+		// One description: the .rpm holds the files the .deb holds.
+		q, err := exec.Command("rpm", "-qp", "--queryformat", "%{NAME} %{VERSION} %{ARCH}", rpm).Output()
+		if err != nil {
+			t.Fatalf("rpm -qp %s: %v", rpm, err)
+		}
+		if f := strings.Fields(string(q)); len(f) != 3 || f[0] != "mppd" || f[1] != debVersion || !strings.HasSuffix(rpm, "."+f[2]+".rpm") {
+			t.Errorf("rpm says %q for %s", q, rpm)
+		}
+		rpmFiles := strings.Fields(pkgRun(t, "rpm", "-qpl", rpm))
+		var debFiles []string
+		for _, l := range strings.Split(pkgRun(t, "dpkg-deb", "-c", deb), "\n") {
+			if f := strings.Fields(l); len(f) == 6 && strings.HasPrefix(f[0], "-") {
+				debFiles = append(debFiles, strings.TrimPrefix(f[5], "."))
+			}
+		}
+		sort.Strings(rpmFiles)
+		sort.Strings(debFiles)
+		if strings.Join(rpmFiles, " ") != strings.Join(debFiles, " ") {
+			t.Errorf("the .rpm and the .deb hold different files:\nrpm: %v\ndeb: %v", rpmFiles, debFiles)
 		}
 	})
 

@@ -7,7 +7,7 @@
 # unpacked under /opt/xinetd) and systemd-socket-activate inside the unit's
 # sandbox (setpriv, unshare; linux-libc-dev numbers the system calls for
 # packaging/unitseccomp), into Postfix; fail2ban checks the shipped filter
-# and jail. Idempotent; starts Postfix if it is not running.
+# and jail; rpm reads the .rpm back. Idempotent; starts Postfix if it is not running.
 set -euo pipefail
 if ! command -v postfix >/dev/null; then
 	printf 'postfix postfix/main_mailer_type select Local only\npostfix postfix/mailname string mppd.test\n' |
@@ -16,7 +16,7 @@ if ! command -v postfix >/dev/null; then
 fi
 apt-get install -y -qq --no-install-recommends \
 	gcc libc6-dev linux-libc-dev dpkg-dev lintian man-db adduser \
-	openbsd-inetd update-inetd fail2ban python3-systemd util-linux mount >/dev/null
+	openbsd-inetd update-inetd fail2ban python3-systemd util-linux mount rpm >/dev/null
 if [ ! -x /opt/xinetd/usr/sbin/xinetd ] && [ ! -x /usr/sbin/xinetd ]; then
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
