@@ -65,13 +65,16 @@ package: man
 	rm -rf dist/build && mkdir -p dist/build/debian
 	CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
 		-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o dist/build/mppd .
+	CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
+		-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o dist/build/mpp ./cmd/mpp
 	gzip -9n -c docs/mppd.8 > dist/build/mppd.8.gz
-	packaging/copyright.sh dist/build/mppd > dist/build/copyright
+	gzip -9n -c docs/mpp.1 > dist/build/mpp.1.gz
+	packaging/copyright.sh dist/build/mppd dist/build/mpp > dist/build/copyright
 	{ echo "mppd ($(PKG_FULL)) unstable; urgency=medium"; echo; \
 	  echo "  * Built from commit $(PKG_COMMIT)."; echo; \
 	  echo " -- $(PKG_MAINTAINER)  $(PKG_DATE)"; } | gzip -9n > dist/build/changelog.gz
 	printf 'Source: mppd\n\nPackage: mppd\nArchitecture: any\n' > dist/build/debian/control
-	cd dist/build && dpkg-shlibdeps -O mppd 2>/dev/null | sed -n 's/^shlibs:Depends=//p' > shlibs
+	cd dist/build && dpkg-shlibdeps -O mppd mpp 2>/dev/null | sed -n 's/^shlibs:Depends=//p' > shlibs
 	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) DEB_SHLIBS="$$(cat dist/build/shlibs)" \
 		$(GO) tool nfpm package -f packaging/nfpm.yaml -p deb -t dist/mppd_$(PKG_FULL)_$(PKG_ARCH).deb
 	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) \

@@ -103,7 +103,7 @@ func TestPackage(t *testing.T) {
 
 	t.Run("installed", func(t *testing.T) {
 		for _, f := range []string{pkgMppdPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath, pkgXinetdPath,
-			"/usr/share/man/man8/mppd.8.gz", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
+			"/usr/share/man/man8/mppd.8.gz", "/usr/bin/mpp", "/usr/share/man/man1/mpp.1.gz", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
 			pkgFail2banDir + "/filter.d/mppd.conf", pkgFail2banDir + "/jail.d/mppd.conf"} {
 			if !pkgFileExists(f) {
 				t.Errorf("%s not installed", f)
@@ -128,8 +128,7 @@ func TestPackage(t *testing.T) {
 		if out, err := exec.Command("systemd-analyze", "verify", pkgSocketPath, pkgUnitPath).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 		}
-		// The TLS units name mpp(1), which the package does not ship yet.
-		if out, err := exec.Command("systemd-analyze", "verify", "--man=no", pkgTLSSocketPath, pkgTLSUnitPath).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		if out, err := exec.Command("systemd-analyze", "verify", pkgTLSSocketPath, pkgTLSUnitPath).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 			t.Errorf("systemd-analyze verify (TLS units): %v\n%s", err, out)
 		}
 		for _, unit := range []string{pkgUnitPath, pkgTLSUnitPath} {
