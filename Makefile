@@ -63,7 +63,7 @@ PKG_MAINTAINER := mppd developers <mppd@users.noreply.github.com>
 
 package: man
 	rm -rf dist/build && mkdir -p dist/build/debian
-	CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
+	CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -tags "$(TAGS)" -trimpath -buildmode=pie \
 		-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o dist/build/mppd .
 	CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
 		-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o dist/build/mpp ./cmd/mpp

@@ -103,7 +103,7 @@ func TestPackage(t *testing.T) {
 
 	t.Run("installed", func(t *testing.T) {
 		for _, f := range []string{pkgMppdPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath, pkgXinetdPath,
-			"/usr/share/man/man8/mppd.8.gz", "/usr/bin/mpp", "/usr/share/man/man1/mpp.1.gz", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
+			"/usr/share/man/man8/mppd.8.gz", "/usr/bin/mpp", "/usr/share/man/man1/mpp.1.gz", "/etc/pam.d/mpp", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
 			pkgFail2banDir + "/filter.d/mppd.conf", pkgFail2banDir + "/jail.d/mppd.conf"} {
 			if !pkgFileExists(f) {
 				t.Errorf("%s not installed", f)
@@ -202,7 +202,7 @@ func TestPackage(t *testing.T) {
 	if pkgDpkgKnows() {
 		t.Errorf("after dpkg -P: dpkg still knows mppd")
 	}
-	for _, f := range []string{pkgXinetdPath, "/var/lib/mppd", "/usr/share/doc/mppd", "/usr/share/man/man8/mppd.8.gz"} {
+	for _, f := range []string{pkgXinetdPath, "/etc/pam.d/mpp", "/var/lib/mppd", "/usr/share/doc/mppd", "/usr/share/man/man8/mppd.8.gz"} {
 		if pkgFileExists(f) {
 			t.Errorf("after dpkg -P: %s still there", f)
 		}
