@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 )
@@ -82,8 +83,6 @@ func (s *textSink) write(p []byte) {
 	}
 }
 
-var lf = []byte{'\n'}
-
 // readText reads a message text up to the line holding only ".", undoing the
 // transparency of RFC 821 §4.5.2 (a line that starts with "." loses that
 // first dot) and turning CRLF line ends into LF, the form sendmail reads. The
@@ -92,42 +91,84 @@ var lf = []byte{'\n'}
 //
 // It returns nil once the final dot has been read, and io.ErrUnexpectedEOF or
 // the read error if the text ends any other way: then the text must not be
-// delivered.
+// delivered. What r reads after the final dot stays in r for the commands
+// that follow.
+//
+// The text goes to the sink a buffer at a time, not a line at a time. The
+// first buffer is rewritten in place in r's own; a text that needs more
+// is rewritten into buffers of its own that a second goroutine writes to
+// the sink, so the spool file is written while the next bytes are read
+// (the mail's bytes are copied once in mppd either way).
 func readText(r *bufio.Reader, sink *textSink) error {
 	atLineStart := true
-	pendingCR := false // a piece ended in CR; whether it ends the line depends on the next byte
+	held := 0 // bytes left in r undecided: a CR that may end a line, "." or ".\r" that may end the text
 	for {
-		piece, err := r.ReadSlice('\n')
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		// Fill r until it has more than the held bytes (one read, unless a
+		// read returns nothing), then take everything it has.
+		if _, err := r.Peek(held + 1); err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return eofToUnexpected(err)
 		}
-		complete := err == nil // piece ends with LF
-		if atLineStart && len(piece) > 0 && piece[0] == '.' {
-			if complete && (len(piece) == 2 || len(piece) == 3 && piece[1] == '\r') {
-				return nil
-			}
-			piece = piece[1:]
+		buf, _ := r.Peek(r.Buffered())
+		out, in, end := unstuff(buf, buf, &atLineStart)
+		if out > 0 {
+			sink.write(buf[:out])
 		}
-		if pendingCR {
-			pendingCR = false
-			if !(len(piece) == 1 && complete) {
-				sink.write([]byte{'\r'})
-			}
+		r.Discard(in)
+		if end {
+			return nil
 		}
-		switch {
-		case complete:
-			body := piece[:len(piece)-1]
-			if n := len(body); n > 0 && body[n-1] == '\r' {
-				body = body[:n-1]
-			}
-			sink.write(body)
-			sink.write(lf)
-		case len(piece) > 0 && piece[len(piece)-1] == '\r':
-			sink.write(piece[:len(piece)-1])
-			pendingCR = true
-		default:
-			sink.write(piece)
-		}
-		atLineStart = complete
+		held = len(buf) - in
 	}
+}
+
+// unstuff copies the text in buf to dst, dropping the stuffed dot at the
+// start of each line and the CR of each CRLF. It returns how many bytes it
+// wrote, how many bytes of buf it took, and whether it took the final dot
+// line. It leaves untaken at the end of buf what the next bytes decide: a
+// trailing CR (a line end if LF follows, text otherwise), and "." or ".\r"
+// at the start of a line (the end of the text, or a stuffed dot).
+// *atLineStart says whether buf starts a line, and on return whether the
+// untaken rest does.
+//
+// dst may be buf itself: the text only ever shrinks, so the bytes written
+// never overtake the bytes still to be read (out <= in at every step).
+// Otherwise it must hold len(buf) bytes.
+func unstuff(dst, buf []byte, atLineStart *bool) (out, in int, end bool) {
+	lineStart := *atLineStart
+	defer func() { *atLineStart = lineStart }()
+	for in < len(buf) {
+		if lineStart && buf[in] == '.' {
+			rest := buf[in+1:]
+			switch {
+			case len(rest) > 0 && rest[0] == '\n':
+				return out, in + 2, true
+			case len(rest) > 1 && rest[0] == '\r' && rest[1] == '\n':
+				return out, in + 3, true
+			case len(rest) == 0 || len(rest) == 1 && rest[0] == '\r':
+				return out, in, false // wait for the next bytes
+			}
+			in++ // the stuffed dot
+		}
+		nl := bytes.IndexByte(buf[in:], '\n')
+		if nl < 0 {
+			// A line longer than what is here: take it all but a
+			// trailing CR, which the next byte decides.
+			stop := len(buf)
+			if buf[stop-1] == '\r' {
+				stop--
+			}
+			out += copy(dst[out:], buf[in:stop])
+			in, lineStart = stop, false
+			return out, in, false
+		}
+		stop := in + nl // the LF
+		if nl > 0 && buf[stop-1] == '\r' {
+			stop--
+		}
+		out += copy(dst[out:], buf[in:stop])
+		dst[out] = '\n'
+		out++
+		in, lineStart = in+nl+1, true
+	}
+	return out, in, false
 }

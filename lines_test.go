@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -126,5 +127,69 @@ func TestTextSinkWriteError(t *testing.T) {
 	}
 	if line, _ := readCommandLine(r, 64); line != "NOOP" {
 		t.Errorf("after the text: %q, want NOOP", line)
+	}
+}
+
+// referenceText is readText's rules written the plain way, a line at a
+// time, for TestReadTextAgainstReference: the text up to the line ".", with
+// the stuffed dots and the CRs of CRLF gone, and what follows it.
+func referenceText(input string) (text, rest string, complete bool) {
+	var b strings.Builder
+	for len(input) > 0 {
+		line, after, found := strings.Cut(input, "\n")
+		if !found {
+			return b.String(), "", false
+		}
+		input = after
+		line = strings.TrimSuffix(line, "\r")
+		if line == "." {
+			return b.String(), input, true
+		}
+		b.WriteString(strings.TrimPrefix(line, "."))
+		b.WriteByte('\n')
+	}
+	return b.String(), "", false
+}
+
+// randomReader returns at most a random number of bytes per Read.
+type randomReader struct {
+	r   io.Reader
+	rnd *rand.Rand
+}
+
+func (r randomReader) Read(p []byte) (int, error) {
+	return r.r.Read(p[:1+r.rnd.IntN(len(p))])
+}
+
+// TestReadTextAgainstReference feeds readText texts made of the pieces that
+// matter (dots, CR, LF, dot lines) through small buffers and reads of random
+// sizes, and checks each against referenceText.
+func TestReadTextAgainstReference(t *testing.T) {
+	pieces := []string{".", "..", "\r", "\n", "\r\n", ".\r\n", ".\n", "a", "bc", "\r\r\n", ".\r", strings.Repeat("x", 20)}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 20000; i++ {
+		var in strings.Builder
+		for n := rnd.IntN(30); n > 0; n-- {
+			in.WriteString(pieces[rnd.IntN(len(pieces))])
+		}
+		input := in.String()
+		wantText, wantRest, complete := referenceText(input)
+		r := bufio.NewReaderSize(randomReader{strings.NewReader(input), rnd}, 16+rnd.IntN(16))
+		var out bytes.Buffer
+		sink := &textSink{w: &out}
+		err := readText(r, sink)
+		if !complete {
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("%q: err %v, want %v", input, err, io.ErrUnexpectedEOF)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", input, err)
+		}
+		rest, _ := io.ReadAll(r)
+		if out.String() != wantText || string(rest) != wantRest || sink.n != int64(len(wantText)) {
+			t.Fatalf("%q:\ntext %q rest %q n %d\nwant %q rest %q", input, out.String(), rest, sink.n, wantText, wantRest)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -26,7 +27,8 @@ const (
 
 // newLogger sets up logging to target. stderrFree says whether fd 2 may be
 // written: under inetd and xinetd it is the client's connection, and a log
-// line there would be read as a reply. It returns the target actually used.
+// line there would be read as a reply. It returns the target used, "auto"
+// when it is yet to be chosen.
 func newLogger(target string, stderrFree bool) (*logrus.Logger, string, error) {
 	log := logrus.New()
 	log.Out = io.Discard
@@ -34,18 +36,13 @@ func newLogger(target string, stderrFree bool) (*logrus.Logger, string, error) {
 	log.Formatter = lineFormatter{}
 	switch target {
 	case logAuto:
-		if journal.Enabled() {
-			return newLogger(logJournal, stderrFree)
-		}
-		if l, used, err := newLogger(logSyslog, stderrFree); err == nil {
-			return l, used, nil
-		}
-		if stderrFree {
-			return newLogger(logStderr, stderrFree)
-		}
-		return log, logNone, nil
+		// Which of them there is is found out at the first line logged, not
+		// here: looking for the journal and syslog opens sockets, and under
+		// inetd or Accept=yes every client would wait for that before its
+		// greeting (BENCHMARKS.md, "Start").
+		log.AddHook(&autoHook{stderrFree: stderrFree})
 	case logJournal:
-		if !journal.Enabled() {
+		if !journalEnabled() {
 			return nil, "", fmt.Errorf("-log journal: no journal socket")
 		}
 		log.AddHook(journalHook{})
@@ -112,6 +109,80 @@ func quoteValue(v string) string {
 }
 
 var allLevels = logrus.AllLevels
+
+// autoHook is -log auto: the journal, else syslog, else stderr when stderr is
+// not the client's connection, else nowhere; chosen when the first line is
+// logged (in a session, after the greeting).
+type autoHook struct {
+	stderrFree bool
+	once       sync.Once
+	hook       logrus.Hook // the target; nil: none
+}
+
+func (h *autoHook) Levels() []logrus.Level { return allLevels }
+
+func (h *autoHook) Fire(e *logrus.Entry) error {
+	h.once.Do(h.choose)
+	if h.hook == nil {
+		return nil
+	}
+	return h.hook.Fire(e)
+}
+
+func (h *autoHook) choose() {
+	if journalEnabled() {
+		h.hook = journalHook{}
+		return
+	}
+	if syslogSocketExists() {
+		if w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "mppd"); err == nil {
+			h.hook = syslogHook{w}
+			return
+		}
+	}
+	if h.stderrFree {
+		h.hook = &stderrHook{}
+	}
+}
+
+// stderrHook writes each entry to stderr as -log stderr does, a line at a
+// time (sessions of a -listen server log at once).
+type stderrHook struct{ mu sync.Mutex }
+
+func (*stderrHook) Levels() []logrus.Level { return allLevels }
+
+func (h *stderrHook) Fire(e *logrus.Entry) error {
+	line, _ := lineFormatter{stamp: true}.Format(e)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := os.Stderr.Write(line)
+	return err
+}
+
+// syslogSocketExists says whether one of the paths log/syslog tries is a
+// socket: where none is, syslog.New would try each twice, datagram and
+// stream, only to fail.
+func syslogSocketExists() bool {
+	for _, p := range []string{"/dev/log", "/var/run/syslog", "/var/run/log"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// journalSocket is where journald takes native messages.
+const journalSocket = "/run/systemd/journal/socket"
+
+// journalEnabled is journal.Enabled, which opens two sockets to find out,
+// after a look for the socket file, which costs one system call where
+// there is no journal.
+func journalEnabled() bool {
+	if _, err := os.Stat(journalSocket); err != nil {
+		return false
+	}
+	return journal.Enabled()
+}
 
 // journalHook sends each entry to the journal, with its fields also as
 // journal fields (MPPD_USER=..., for journalctl MPPD_USER=alice).

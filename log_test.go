@@ -135,3 +135,27 @@ func TestJournalLog(t *testing.T) {
 		t.Error("password in the log")
 	}
 }
+
+// TestAutoLogChosenOnFirstLine: -log auto finds its target when the first
+// line is logged (after the greeting), and with neither journal nor syslog
+// there it is stderr, stamped as -log stderr stamps it.
+func TestAutoLogChosenOnFirstLine(t *testing.T) {
+	for _, p := range []string{journalSocket, "/dev/log", "/var/run/syslog", "/var/run/log"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			t.Skipf("%s exists: auto would choose it", p)
+		}
+	}
+	_, flags := e2eSetup(t, "")
+	cmd := exec.Command(mppdBinary(t), flags...)
+	cmd.Env = []string{"REMOTE_ADDR=198.51.100.7"}
+	cmd.Stdin = strings.NewReader("USER alice\r\nPASS not-the-password\r\nQUIT\r\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if out, err := cmd.Output(); err != nil || !strings.HasPrefix(string(out), "220 ") {
+		t.Fatalf("session: %v %q", err, out)
+	}
+	if !strings.Contains(stderr.String(), `] warning: authentication failed reason="wrong password" rip=198.51.100.7`) ||
+		!strings.Contains(stderr.String(), "] info: session ended") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 )
 
 // Conn is one client connection: a net.Conn, or stdin/stdout wrapped by
@@ -91,6 +92,9 @@ var stateNames = [...]string{"start", "user-rejected", "awaiting-pass", "pass-re
 
 func (s sessionState) String() string { return stateNames[s] }
 
+// readBufferSize is the size of a session's read buffer (see Serve).
+const readBufferSize = 256 << 10
+
 // maxUserLen bounds user names; real ones are far shorter (Linux: 32).
 const maxUserLen = 256
 
@@ -109,11 +113,12 @@ type session struct {
 	end   time.Time // session time limit
 
 	state         sessionState
-	user          string // from the last USER that got 250
-	authUser      string // the user proven by PASS; "" until then
-	internalError bool   // a local error happened: NOOP says 451 (RFC 1204 §2.3)
-	errors        int    // replies 500, 501, 503, 530, counted against MaxErrors
-	closed        bool   // the connection failed inside a handler: no more replies
+	user          string   // from the last USER that got 250
+	authUser      string   // the user proven by PASS; "" until then
+	internalError bool     // a local error happened: NOOP says 451 (RFC 1204 §2.3)
+	errors        int      // replies 500, 501, 503, 530, counted against MaxErrors
+	closed        bool     // the connection failed inside a handler: no more replies
+	spool         *os.File // the spool file of the text being answered; closed after the reply
 
 	// for the log line that sums up the session
 	messages int
@@ -148,7 +153,12 @@ func Serve(cfg *Config, conn Conn, peer string) {
 	if cfg.SessionTimeout > 0 {
 		s.end = s.start.Add(cfg.SessionTimeout)
 	}
-	s.r = bufio.NewReaderSize(readerWithDeadline{conn: conn, idle: cfg.IdleTimeout, end: s.end}, 64<<10)
+	// The buffer is also where a message text is rewritten on its way to the
+	// spool (readText): a text arrives in reads of up to this size, and the
+	// spool file is written in pieces as large, which costs the file system
+	// less per byte than small ones. Its pages are touched only by a text
+	// that large.
+	s.r = bufio.NewReaderSize(readerWithDeadline{conn: conn, idle: cfg.IdleTimeout, end: s.end}, readBufferSize)
 	s.log = cfg.Log.WithFields(logrus.Fields{"session": s.id, "rip": peer})
 	s.run()
 	fields := logrus.Fields{"result": s.result, "messages": s.messages, "bytes": s.bytes,
@@ -207,6 +217,7 @@ func (s *session) handle(line string) error {
 	if cmd == nil {
 		return s.replyCounted(codeUnrecognized, "Command unrecognized")
 	}
+	defer s.closeSpool()
 	code, msg := cmd(s, arg, hasArg)
 	if s.closed {
 		return errEndSession
@@ -379,7 +390,7 @@ func (s *session) cmdDATA(arg string, hasArg bool) (int, string) {
 		s.log.WithError(err).Error("cannot create spool file")
 		return codeLocalError, "Local error encountered: cannot store the message, try again later"
 	}
-	defer spool.Close()
+	s.spool = spool
 	if err := s.reply(codeStartMail, `Enter mail, end with "." on a line by itself`); err != nil {
 		return s.endAfter(err)
 	}
@@ -465,6 +476,16 @@ func (s *session) deliver(spool *os.File, sink *textSink, env Envelope, hdr *hea
 	return codeOK, "Command OK, message queued for delivery"
 }
 
+// closeSpool closes the spool file of the text just answered. handle calls
+// it once the reply is out: the file system takes a while to free the
+// pages of a large file, and the client need not wait for that.
+func (s *session) closeSpool() {
+	if s.spool != nil {
+		s.spool.Close()
+		s.spool = nil
+	}
+}
+
 // endAfter is the result of a handler whose connection has failed or timed
 // out: the session is over, and handle writes no reply.
 func (s *session) endAfter(error) (int, string) {
@@ -538,6 +559,10 @@ func (r readerWithDeadline) Read(p []byte) (int, error) {
 
 func newSessionID() string {
 	var b [6]byte
-	rand.Read(b[:])
+	// getrandom(2) itself: crypto/rand sets up state on its first use, which
+	// takes more than twice as long and, under inetd, delays the greeting.
+	if n, err := unix.Getrandom(b[:], 0); err != nil || n != len(b) {
+		rand.Read(b[:])
+	}
 	return hex.EncodeToString(b[:])
 }

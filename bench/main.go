@@ -50,6 +50,12 @@ const (
 	mppdSink   = "/bin/sh -c cat>/dev/null"
 	msmtpdSink = "cat >/dev/null #"
 	pipeLimit  = "cat | cat >/dev/null"
+	// The same bytes spooled as mppd spools them: written to a file in
+	// /tmp in pieces of mppd's read buffer size, then read by the sink once
+	// the input has ended; the file is removed after the exit, as mppd
+	// closes its spool after the reply. What the spool-then-deliver design
+	// costs by itself, before any work of mppd's.
+	spoolLimit = `f=$(mktemp) && dd of="$f" bs=256k iflag=fullblock status=none && cat "$f" >/dev/null; (rm -f "$f" </dev/null >/dev/null 2>&1 &)`
 )
 
 type options struct {
@@ -59,7 +65,16 @@ type options struct {
 	greetings                     int
 	sessionTime                   time.Duration
 	passBench                     string
+	only                          string // figures to measure, "1,3"; "": all
+	mppdFlags                     string // more flags for mppd
+	mppdEnv                       string // environment for mppd under systemd-socket-activate
 	dir                           string
+}
+
+// want says whether figure n (1 to 4; the peer's rows go with them) is to be
+// measured.
+func (o *options) want(n int) bool {
+	return o.only == "" || slices.Contains(strings.Split(o.only, ","), strconv.Itoa(n))
 }
 
 func main() {
@@ -73,6 +88,9 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "throughput runs of each program (the fastest counts)")
 	flag.IntVar(&o.greetings, "greetings", 200, "connections timed to the greeting, per program")
 	flag.DurationVar(&o.sessionTime, "session-time", 2*time.Second, "`duration` of each sessions-per-second run (two runs each)")
+	flag.StringVar(&o.only, "only", "", "measure only these `figures` (1 throughput and memory, 3 start, 4 sessions), e.g. 1,3")
+	flag.StringVar(&o.mppdFlags, "mppd-flags", "", "more `flags` for mppd, split at white space (to compare settings)")
+	flag.StringVar(&o.mppdEnv, "mppd-env", "", "`VAR=value ...` for mppd under systemd-socket-activate (to compare settings)")
 	flag.StringVar(&o.passBench, "pass-bench", "", "`file` with the output of go test -bench PASSOverhead; empty: no PASS figures")
 	flag.Parse()
 	var err error
@@ -144,7 +162,9 @@ func (t *table) String() string {
 		b.WriteString(h + "\n")
 	}
 	b.WriteString("\n| figure | measured | target | detail |\n|---|---|---|---|\n")
-	for _, r := range t.rows {
+	rows := slices.Clone(t.rows)
+	slices.SortStableFunc(rows, func(a, b row) int { return strings.Compare(a.figure[:2], b.figure[:2]) })
+	for _, r := range rows {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.figure, r.value, r.target, r.detail)
 	}
 	return b.String()
@@ -158,143 +178,20 @@ func run(o *options, progress io.Writer) (*table, error) {
 	}
 	mppdArgs := []string{o.mppd, "-passwd", passwd, "-sendmail", mppdSink,
 		"-max-message-size", "0", "-hostname", "bench", "-fail-delay", "0"}
-	peer := o.msmtpd != ""
+	mppdArgs = append(mppdArgs, strings.Fields(o.mppdFlags)...)
 	msmtpdArgs := []string{o.msmtpd, "--inetd", "--log=none", "--command=" + msmtpdSink}
 
 	t := &table{header: header(o)}
 
-	// 1 and 2: throughput and memory, the three programs taking turns.
-	say("throughput: %d rounds of %s", o.rounds, sizeName(o.size))
-	var pipeBest, mppBest, smtpBest result
-	for r := 0; r < o.rounds; r++ {
-		res, err := postInetd(pipeClient, []string{"/bin/sh", "-c", pipeLimit}, o.size)
-		if err != nil {
-			return nil, fmt.Errorf("pipe limit: %w", err)
-		}
-		pipeBest = best(pipeBest, res)
-		if res, err = postInetd(mppClient, mppdArgs, o.size); err != nil {
-			return nil, fmt.Errorf("mppd: %w", err)
-		}
-		mppBest = best(mppBest, res)
-		if peer {
-			if res, err = postInetd(smtpClient, msmtpdArgs, o.size); err != nil {
-				return nil, fmt.Errorf("msmtpd: %w", err)
-			}
-			smtpBest = best(smtpBest, res)
-		}
-	}
-	mppBest.time = max(mppBest.time, 1) // a zero would make every ratio a division by zero
-	t.add("1. throughput, "+sizeName(o.size)+": mppd / pipe limit", ratio(mppBest.time, pipeBest.time), "≤ 1.2",
-		fmt.Sprintf("mppd %s (%s), `sh -c '%s'` %s (%s); fastest of %d",
-			secs(mppBest.time), rate(o.size, mppBest.time), pipeLimit, secs(pipeBest.time), rate(o.size, pipeBest.time), o.rounds))
-	t.add("1. CPU time, "+sizeName(o.size)+": mppd / pipe limit", ratio(mppBest.cpu, pipeBest.cpu), "",
-		fmt.Sprintf("user+system of each program and its children: mppd and its delivery %s, the pipeline %s",
-			secs(mppBest.cpu), secs(pipeBest.cpu)))
-	mppRSS, smtpRSS := mppBest.rss, smtpBest.rss
-
-	var bigRSS int64
-	if o.bigSize > 0 {
-		say("memory: one post of %s", sizeName(o.bigSize))
-		res, err := postInetd(mppClient, mppdArgs, o.bigSize)
-		if err != nil {
-			return nil, fmt.Errorf("mppd, %s: %w", sizeName(o.bigSize), err)
-		}
-		bigRSS = res.rss
-	}
-	t.add("2. peak RSS, "+sizeName(o.size), mib(mppRSS), "≤ 16 MiB", "mppd's own VmHWM after the 250")
-	if o.bigSize > 0 {
-		t.add("2. peak RSS, "+sizeName(o.bigSize), mib(bigRSS), "≤ 16 MiB, flat",
-			fmt.Sprintf("%s / %s = %.2f", sizeName(o.bigSize), sizeName(o.size), float64(bigRSS)/float64(mppRSS)))
-	}
-
-	// 3: exec to greeting, under systemd-socket-activate --accept.
-	say("start: %d connections each to the greeting", o.greetings)
-	floor, err := startActivate(o.activate, true, false, []string{o.floor})
-	if err != nil {
-		return nil, err
-	}
-	defer floor.stop()
-	mppdAccept, err := startActivate(o.activate, true, false, mppdArgs)
-	if err != nil {
-		return nil, err
-	}
-	defer mppdAccept.stop()
-	var smtpAccept *launcher
-	if peer {
-		if smtpAccept, err = startActivate(o.activate, true, true, msmtpdArgs); err != nil {
+	if o.want(1) {
+		if err := throughput(o, t, mppdArgs, msmtpdArgs, say); err != nil {
 			return nil, err
 		}
-		defer smtpAccept.stop()
 	}
-	var floorT, mppT, smtpT []time.Duration
-	for i := 0; i < o.greetings; i++ {
-		for _, x := range []struct {
-			l *launcher
-			d *[]time.Duration
-		}{{floor, &floorT}, {mppdAccept, &mppT}, {smtpAccept, &smtpT}} {
-			if x.l == nil {
-				continue
-			}
-			d, err := timeGreeting(x.l.addr)
-			if err != nil {
-				return nil, fmt.Errorf("greeting of %s: %w", x.l.name, err)
-			}
-			*x.d = append(*x.d, d)
-			// Let the process just served exit before the next starts: two
-			// cores, and the figure is a start, not contention.
-			time.Sleep(2 * time.Millisecond)
+	if o.want(3) || o.want(4) {
+		if err := startAndSessions(o, t, mppdArgs, msmtpdArgs, say); err != nil {
+			return nil, err
 		}
-	}
-	t.add("3. exec to 220 greeting: mppd / C floor", ratio(median(mppT), median(floorT)), "as low as it goes",
-		fmt.Sprintf("medians of %d: mppd %s, one-line C program %s (p90 %s / %s)", o.greetings,
-			ms(median(mppT)), ms(median(floorT)), ms(pct(mppT, 90)), ms(pct(floorT, 90))))
-
-	// 4: sessions per second, 2 clients at once.
-	say("sessions: 2 clients, 2 runs of %v per server", o.sessionTime)
-	listenAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	listen, err := startListen(append(slices.Clone(mppdArgs), "-listen", listenAddr), listenAddr)
-	if err != nil {
-		return nil, err
-	}
-	defer listen.stop()
-	var accRate, lisRate, smtpRate float64
-	for r := 0; r < 2; r++ {
-		v, err := sessionRate(mppdAccept.addr, mppSession, o.sessionTime)
-		if err != nil {
-			return nil, fmt.Errorf("mppd sessions (--accept): %w", err)
-		}
-		accRate = max(accRate, v)
-		if v, err = sessionRate(listen.addr, mppSession, o.sessionTime); err != nil {
-			return nil, fmt.Errorf("mppd sessions (-listen): %w", err)
-		}
-		lisRate = max(lisRate, v)
-		if peer {
-			if v, err = sessionRate(smtpAccept.addr, smtpSession, o.sessionTime); err != nil {
-				return nil, fmt.Errorf("msmtpd sessions: %w", err)
-			}
-			smtpRate = max(smtpRate, v)
-		}
-	}
-	t.add("4. sessions/s, --accept (a process each)", fmt.Sprintf("%.0f/s", accRate), "",
-		"connect, USER, PASS ($6$), DATA 4 KiB into `"+sinkShell+"`, QUIT; 2 clients; better of 2 runs")
-	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", lisRate/accRate), "",
-		fmt.Sprintf("-listen %.0f/s", lisRate))
-
-	// 5: against the peer.
-	if peer {
-		t.add("5. throughput: mppd / msmtpd", ratio(mppBest.time, smtpBest.time), "< 1",
-			fmt.Sprintf("time for %s; msmtpd %s (%s), CPU %s", sizeName(o.size), secs(smtpBest.time), rate(o.size, smtpBest.time), secs(smtpBest.cpu)))
-		t.add("5. peak RSS: mppd / msmtpd", fmt.Sprintf("%.2f", float64(mppRSS)/float64(smtpRSS)), "",
-			fmt.Sprintf("%s; msmtpd %s", sizeName(o.size), mib(smtpRSS)))
-		t.add("5. exec to greeting: mppd / msmtpd", ratio(median(mppT), median(smtpT)), "< 1",
-			fmt.Sprintf("msmtpd median %s (`--accept --inetd`: it reads stdin)", ms(median(smtpT))))
-		t.add("5. sessions/s: mppd / msmtpd", fmt.Sprintf("%.2f", accRate/smtpRate), "> 1",
-			fmt.Sprintf("msmtpd %.0f/s (EHLO, MAIL, RCPT, DATA, QUIT; it checks no password)", smtpRate))
-	} else {
-		t.add("5. against msmtpd", "not measured", "", "no -msmtpd")
 	}
 
 	// 6: PASS over the bare hash verification.
@@ -308,6 +205,176 @@ func run(o *options, progress io.Writer) (*table, error) {
 		t.add("6. PASS / bare hash", "not measured", "", "no -pass-bench")
 	}
 	return t, nil
+}
+
+// throughput: figures 1, 2 and the peer's throughput and memory, the three
+// programs taking turns.
+func throughput(o *options, t *table, mppdArgs, msmtpdArgs []string, say func(string, ...any)) error {
+	peer := o.msmtpd != ""
+	say("throughput: %d rounds of %s", o.rounds, sizeName(o.size))
+	var pipeBest, spoolBest, mppBest, smtpBest result
+	for r := 0; r < o.rounds; r++ {
+		res, err := postInetd(pipeClient, []string{"/bin/sh", "-c", pipeLimit}, o.size)
+		if err != nil {
+			return fmt.Errorf("pipe limit: %w", err)
+		}
+		pipeBest = best(pipeBest, res)
+		if res, err = postInetd(pipeClient, []string{"/bin/sh", "-c", spoolLimit}, o.size); err != nil {
+			return fmt.Errorf("spool limit: %w", err)
+		}
+		spoolBest = best(spoolBest, res)
+		if res, err = postInetd(mppClient, mppdArgs, o.size); err != nil {
+			return fmt.Errorf("mppd: %w", err)
+		}
+		mppBest = best(mppBest, res)
+		if peer {
+			if res, err = postInetd(smtpClient, msmtpdArgs, o.size); err != nil {
+				return fmt.Errorf("msmtpd: %w", err)
+			}
+			smtpBest = best(smtpBest, res)
+		}
+	}
+	mppBest.time = max(mppBest.time, 1) // a zero would make every ratio a division by zero
+	t.add("1. throughput, "+sizeName(o.size)+": mppd / pipe limit", ratio(mppBest.time, pipeBest.time), "≤ 1.2",
+		fmt.Sprintf("mppd %s (%s), `sh -c '%s'` %s (%s); fastest of %d",
+			secs(mppBest.time), rate(o.size, mppBest.time), pipeLimit, secs(pipeBest.time), rate(o.size, pipeBest.time), o.rounds))
+	t.add("1. throughput: spool limit / pipe limit", ratio(spoolBest.time, pipeBest.time), "",
+		fmt.Sprintf("what spooling in /tmp costs by itself: `sh -c '%s'` %s (%s)", spoolLimit, secs(spoolBest.time), rate(o.size, spoolBest.time)))
+	t.add("1. throughput: mppd / spool limit", ratio(mppBest.time, spoolBest.time), "",
+		"mppd's own cost: the protocol, the unstuffing, the delivery command's start")
+	t.add("1. CPU time, "+sizeName(o.size)+": mppd / pipe limit", ratio(mppBest.cpu, pipeBest.cpu), "",
+		fmt.Sprintf("user+system of each program and its children: mppd and its delivery %s, the pipeline %s",
+			secs(mppBest.cpu), secs(pipeBest.cpu)))
+	mppRSS, smtpRSS := mppBest.rss, smtpBest.rss
+
+	var bigRSS int64
+	if o.bigSize > 0 {
+		say("memory: one post of %s", sizeName(o.bigSize))
+		res, err := postInetd(mppClient, mppdArgs, o.bigSize)
+		if err != nil {
+			return fmt.Errorf("mppd, %s: %w", sizeName(o.bigSize), err)
+		}
+		bigRSS = res.rss
+	}
+	t.add("2. peak RSS, "+sizeName(o.size), mib(mppRSS), "≤ 16 MiB", "mppd's own VmHWM after the 250")
+	if o.bigSize > 0 {
+		t.add("2. peak RSS, "+sizeName(o.bigSize), mib(bigRSS), "≤ 16 MiB, flat",
+			fmt.Sprintf("%s / %s = %.2f", sizeName(o.bigSize), sizeName(o.size), float64(bigRSS)/float64(mppRSS)))
+	}
+
+	if peer {
+		t.add("5. throughput: mppd / msmtpd", ratio(mppBest.time, smtpBest.time), "< 1",
+			fmt.Sprintf("time for %s; msmtpd %s (%s), CPU %s", sizeName(o.size), secs(smtpBest.time), rate(o.size, smtpBest.time), secs(smtpBest.cpu)))
+		t.add("5. peak RSS: mppd / msmtpd", fmt.Sprintf("%.2f", float64(mppRSS)/float64(smtpRSS)), "",
+			fmt.Sprintf("%s; msmtpd %s", sizeName(o.size), mib(smtpRSS)))
+	}
+	return nil
+}
+
+// startAndSessions: figures 3, 4 and the peer's, under
+// systemd-socket-activate --accept (and mppd -listen).
+func startAndSessions(o *options, t *table, mppdArgs, msmtpdArgs []string, say func(string, ...any)) error {
+	peer := o.msmtpd != ""
+	floor, err := startActivate(o.activate, true, false, []string{o.floor})
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
+	mppdAccept, err := startActivate(o.activate, true, false, mppdArgs, strings.Fields(o.mppdEnv)...)
+	if err != nil {
+		return err
+	}
+	defer mppdAccept.stop()
+	var smtpAccept *launcher
+	if peer {
+		if smtpAccept, err = startActivate(o.activate, true, true, msmtpdArgs); err != nil {
+			return err
+		}
+		defer smtpAccept.stop()
+	}
+	if o.want(3) {
+		if err := start(o, t, floor, mppdAccept, smtpAccept, say); err != nil {
+			return err
+		}
+	}
+	if o.want(4) {
+		return sessions(o, t, mppdArgs, mppdAccept, smtpAccept, say)
+	}
+	return nil
+}
+
+// start: figure 3, connect to greeting, the programs taking turns.
+func start(o *options, t *table, floor, mppdAccept, smtpAccept *launcher, say func(string, ...any)) error {
+	say("start: %d connections each to the greeting", o.greetings)
+	var floorT, mppT, smtpT []time.Duration
+	for i := 0; i < o.greetings; i++ {
+		for _, x := range []struct {
+			l *launcher
+			d *[]time.Duration
+		}{{floor, &floorT}, {mppdAccept, &mppT}, {smtpAccept, &smtpT}} {
+			if x.l == nil {
+				continue
+			}
+			d, err := timeGreeting(x.l.addr)
+			if err != nil {
+				return fmt.Errorf("greeting of %s: %w", x.l.name, err)
+			}
+			*x.d = append(*x.d, d)
+			// Let the process just served exit before the next starts: two
+			// cores, and the figure is a start, not contention.
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	t.add("3. exec to 220 greeting: mppd / C floor", ratio(median(mppT), median(floorT)), "as low as it goes",
+		fmt.Sprintf("medians of %d: mppd %s, one-line C program %s (p90 %s / %s)", o.greetings,
+			ms(median(mppT)), ms(median(floorT)), ms(pct(mppT, 90)), ms(pct(floorT, 90))))
+	if smtpAccept != nil {
+		t.add("5. exec to greeting: mppd / msmtpd", ratio(median(mppT), median(smtpT)), "< 1",
+			fmt.Sprintf("msmtpd median %s (`--accept --inetd`: it reads stdin)", ms(median(smtpT))))
+	}
+	return nil
+}
+
+// sessions: figure 4, whole sessions from 2 clients at once.
+func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *launcher, say func(string, ...any)) error {
+	say("sessions: 2 clients, 2 runs of %v per server", o.sessionTime)
+	listenAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	listen, err := startListen(append(slices.Clone(mppdArgs), "-listen", listenAddr), listenAddr)
+	if err != nil {
+		return err
+	}
+	defer listen.stop()
+	var accRate, lisRate, smtpRate float64
+	for r := 0; r < 2; r++ {
+		v, err := sessionRate(mppdAccept.addr, mppSession, o.sessionTime)
+		if err != nil {
+			return fmt.Errorf("mppd sessions (--accept): %w", err)
+		}
+		accRate = max(accRate, v)
+		if v, err = sessionRate(listen.addr, mppSession, o.sessionTime); err != nil {
+			return fmt.Errorf("mppd sessions (-listen): %w", err)
+		}
+		lisRate = max(lisRate, v)
+		if smtpAccept != nil {
+			if v, err = sessionRate(smtpAccept.addr, smtpSession, o.sessionTime); err != nil {
+				return fmt.Errorf("msmtpd sessions: %w", err)
+			}
+			smtpRate = max(smtpRate, v)
+		}
+	}
+	t.add("4. sessions/s, --accept (a process each)", fmt.Sprintf("%.0f/s", accRate), "",
+		"connect, USER, PASS ($6$), DATA 4 KiB into `"+sinkShell+"`, QUIT; 2 clients; better of 2 runs")
+	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", lisRate/accRate), "",
+		fmt.Sprintf("-listen %.0f/s", lisRate))
+
+	if smtpAccept != nil {
+		t.add("5. sessions/s: mppd / msmtpd", fmt.Sprintf("%.2f", accRate/smtpRate), "> 1",
+			fmt.Sprintf("msmtpd %.0f/s (EHLO, MAIL, RCPT, DATA, QUIT; it checks no password)", smtpRate))
+	}
+	return nil
 }
 
 func header(o *options) []string {
@@ -640,7 +707,7 @@ func freeAddr() (string, error) {
 
 // startActivate runs argv under systemd-socket-activate; with inetd, the
 // connection is on stdin and stdout (--inetd), else on fd 3.
-func startActivate(activate string, accept, inetd bool, argv []string) (*launcher, error) {
+func startActivate(activate string, accept, inetd bool, argv []string, env ...string) (*launcher, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -651,6 +718,9 @@ func startActivate(activate string, accept, inetd bool, argv []string) (*launche
 	}
 	if inetd {
 		args = append(args, "--inetd")
+	}
+	for _, e := range env {
+		args = append(args, "-E", e)
 	}
 	args = append(args, "--")
 	args = append(args, argv...)

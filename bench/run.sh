@@ -10,9 +10,15 @@ GO=${GO:-go}
 work=$(mktemp -d "${TMPDIR:-/tmp}/mppd-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
-$GO build -trimpath -o "$work/mppd" .
+# mppd built as make build builds it: without cgo unless a tag needs it.
+CGO_ENABLED=${CGO_ENABLED:-0} $GO build -tags "${TAGS:-}" -trimpath -o "$work/mppd" .
 $GO build -o "$work/mppbench" ./bench
 gcc -O2 -o "$work/floor" bench/floor/floor.c
-# PASS over the bare hash, per kind: a Go benchmark, both timed in one loop.
-$GO test -run '^$' -bench '^BenchmarkPASSOverhead$' -benchtime "${PASS_ITERATIONS:-40}x" . >"$work/pass.txt"
-"$work/mppbench" -mppd "$work/mppd" -floor "$work/floor" -pass-bench "$work/pass.txt" "$@"
+# PASS over the bare hash, per kind: a Go benchmark, both timed in one loop;
+# PASS_ITERATIONS=0 leaves it out.
+pass=
+if [ "${PASS_ITERATIONS:-40}" != 0 ]; then
+	pass="$work/pass.txt"
+	$GO test -run '^$' -bench '^BenchmarkPASSOverhead$' -benchtime "${PASS_ITERATIONS:-40}x" . >"$pass"
+fi
+"$work/mppbench" -mppd "$work/mppd" -floor "$work/floor" -pass-bench "$pass" "$@"
