@@ -453,3 +453,51 @@ func (zeroReader) Read(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// FuzzHeaderFilter: whatever the text, the filter's output does not depend
+// on how the text is cut into pieces, it holds no more than maxHeaderSize,
+// it starts with the Received: field, and under -from-policy sender it
+// loses and reorders nothing: the text's lines are the output's, in order,
+// with nothing between them but what mppd adds (a From: or Sender: with the
+// user's address, an empty line where the header block ended early). Only
+// Sender: fields may go, so texts with "sender" in them are not checked so.
+func FuzzHeaderFilter(f *testing.F) {
+	for _, s := range []string{
+		"From: alice@example.org\nTo: b@x.org\n\nbody\n",
+		"From: ceo@corp.example\nSender: x@y.org\n\nb\n",
+		"Subject: a\x00b\nFrom: ceo@corp.example\n\nbody\n",
+		"no header\n", "\n", "", "X: a\n \n\tb\nFrom: <<<\n", "To: x\nunterminated",
+		"From: =?utf-8?q?=C3=89?= <e@x.org>, undisclosed:;\n\n",
+		"Subject : x\rFrom: y\n\n.\n",
+	} {
+		f.Add(s, uint16(3))
+	}
+	id := testIdentity(f, PolicySender, "")
+	added := map[string]bool{"From: " + aliceFrom + "\n": true, "Sender: " + aliceFrom + "\n": true, "\n": true}
+	f.Fuzz(func(t *testing.T, text string, piece uint16) {
+		whole, _ := filter(t, id, "alice", text, 0)
+		if cut, _ := filter(t, id, "alice", text, int(piece)%64+1); cut != whole {
+			t.Fatalf("in pieces of %d: %q, whole: %q", int(piece)%64+1, cut, whole)
+		}
+		if !strings.HasPrefix(whole, "Received: from [192.0.2.7]\n") {
+			t.Fatalf("output starts %q", trunc(whole))
+		}
+		if strings.Contains(strings.ToLower(text), "sender") {
+			return
+		}
+		in := strings.SplitAfter(text, "\n")
+		i := 0
+		for _, l := range strings.SplitAfter(withoutTrace(t, whole), "\n") {
+			switch {
+			case i < len(in) && l == in[i]:
+				i++
+			case l == "" || added[l]:
+			default:
+				t.Fatalf("output line %q is neither the text's next line %q nor mppd's", trunc(l), trunc(in[min(i, len(in)-1)]))
+			}
+		}
+		if i < len(in) && !(i == len(in)-1 && in[i] == "") {
+			t.Fatalf("text lost from line %d (%q)", i, trunc(in[i]))
+		}
+	})
+}

@@ -404,6 +404,79 @@ func TestPrivileges(t *testing.T) {
 	}
 }
 
+// readOnlySystem is a wrapper that runs a command, in a mount namespace of
+// its own, on a read-only root file system with only the spool directory
+// (its first argument) and, with "rw" as the second, Postfix's maildrop
+// left writable: what ProtectSystem=strict, PrivateTmp= and
+// ReadWritePaths=/var/spool/postfix/maildrop leave mppd. It execs in
+// place, so LISTEN_PID stays right.
+const readOnlySystem = `#!/bin/sh
+set -e
+spool=$1 maildrop=$2
+shift 2
+mount --make-rprivate /
+if [ "$maildrop" = rw ]; then mount --bind /var/spool/postfix/maildrop /var/spool/postfix/maildrop; fi
+mount --bind "$spool" "$spool"
+mount -o remount,bind,ro /
+exec "$@"
+`
+
+// TestPrivilegesReadOnlySystem: the same least privilege on a file system
+// that is read-only but for the spool directory and the maildrop delivers;
+// without the maildrop, postdrop's "Read-only file system" is a 451 at once.
+func TestPrivilegesReadOnlySystem(t *testing.T) {
+	needPostfix(t)
+	setpriv := needProgram(t, "setpriv")
+	unshare := needProgram(t, "unshare")
+	ssa := needProgram(t, "systemd-socket-activate")
+	alice := newPostingUser(t, "")
+	bob := newPostingUser(t, "")
+	runAs := newDaemonUser(t)
+	bin := mppdForUser(t)
+	domain := mailDomain(t)
+	to := bob.name + "@" + domain
+
+	wrapper := filepath.Join(filepath.Dir(bin), "read-only-system")
+	if err := os.WriteFile(wrapper, []byte(readOnlySystem), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spool := filepath.Join(filepath.Dir(bin), "spool")
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	runCmd(t, "", "chown", runAs+":", spool)
+
+	start := func(maildrop string) (string, *strings.Builder) {
+		addr := freePort(t)
+		log := startLauncher(t, ssa, "-l", addr, "--accept", "--", unshare, "--mount", wrapper, spool, maildrop,
+			setpriv, "--reuid", runAs, "--regid", runAs, "--groups", "shadow,postdrop", "--no-new-privs",
+			"--inh-caps=-all", "--bounding-set=-all",
+			bin, "-log", "stderr", "-fail-delay", "0", "-spool-dir", spool, "-delivery-timeout", "60s")
+		return addr, log
+	}
+
+	addr, log := start("rw")
+	postOne(t, addr, alice, "To: "+to+"\r\nSubject: read-only system\r\n\r\nbody\r\n.\r\n", "250")
+	if msg := mailbox(t, bob.name, 1)[0]; mailBody(msg) != "body\n" {
+		t.Errorf("delivered %q", msg)
+	}
+	if strings.Contains(log.String(), " error: ") {
+		t.Errorf("errors logged:\n%s", log)
+	}
+
+	addr, log = start("ro")
+	began := time.Now()
+	postOne(t, addr, alice, "To: "+to+"\r\nSubject: refused\r\n\r\nbody\r\n.\r\n", "451")
+	if d := time.Since(began); d > 30*time.Second {
+		t.Errorf("451 after %v: postdrop was left to retry", d)
+	}
+	if !strings.Contains(log.String(), "Read-only file system") || !strings.Contains(log.String(), "ReadWritePaths=") {
+		t.Errorf("the log does not say what to fix:\n%s", log)
+	}
+	time.Sleep(time.Second)
+	mailbox(t, bob.name, 1)
+}
+
 // secondPostfix sets up a Postfix instance of the test's own (its own
 // configuration, queue and log; no network listener) that is not running,
 // so a test can see what mppd does while "the mail system" is stopped
