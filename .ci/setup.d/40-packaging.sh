@@ -7,13 +7,8 @@
 # unpacked under /opt/xinetd) and systemd-socket-activate inside the unit's
 # sandbox (setpriv, unshare; linux-libc-dev numbers the system calls for
 # packaging/unitseccomp), into Postfix; fail2ban checks the shipped filter
-# and jail; rpm reads the .rpm back. Idempotent; starts Postfix if it is not running.
+# and jail; rpm reads the .rpm back. Idempotent. Postfix is 30-postfix.sh's.
 set -euo pipefail
-if ! command -v postfix >/dev/null; then
-	printf 'postfix postfix/main_mailer_type select Local only\npostfix postfix/mailname string mppd.test\n' |
-		debconf-set-selections
-	apt-get install -y -qq --no-install-recommends postfix >/dev/null
-fi
 apt-get install -y -qq --no-install-recommends \
 	gcc libc6-dev linux-libc-dev dpkg-dev lintian man-db adduser \
 	openbsd-inetd update-inetd fail2ban python3-systemd util-linux mount rpm >/dev/null
@@ -22,5 +17,3 @@ if [ ! -x /opt/xinetd/usr/sbin/xinetd ] && [ ! -x /usr/sbin/xinetd ]; then
 	trap 'rm -rf "$tmp"' EXIT
 	(cd "$tmp" && apt-get download -qq xinetd 2>/dev/null && dpkg-deb -x xinetd_*.deb /opt/xinetd)
 fi
-[ "$(postconf -h maillog_file)" ] || postconf -e maillog_file=/var/log/postfix.log
-postfix status >/dev/null 2>&1 || postfix start
