@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,9 +115,15 @@ func lookupPasswd(path, user string) (*passwdEntry, string, error) {
 	}
 	defer f.Close()
 	var found *passwdEntry
-	count := map[string]int{}
-	var kinds []string // in order of first appearance
-	firstOfKind := map[string]string{}
+	// The kinds of hash in order of first appearance: a file holds few. Only
+	// the user's own line is parsed whole; the others are looked at no
+	// further than their name and hash (a PASS should cost its hash and
+	// little more, BENCHMARKS.md).
+	type kindCount struct {
+		kind, first string
+		n           int
+	}
+	var kinds []kindCount
 	sc := bufio.NewScanner(io.LimitReader(f, maxPasswdFile))
 	sc.Buffer(make([]byte, 4096), 64<<10)
 	for sc.Scan() {
@@ -124,31 +131,43 @@ func lookupPasswd(path, user string) (*passwdEntry, string, error) {
 		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
 			continue
 		}
-		e, ok := parsePasswdLine(line)
+		name, hash, ok := passwdFields(line)
 		if !ok {
 			continue
 		}
-		if k := hashKind(e.hash); k != "" {
-			if count[k] == 0 {
-				kinds = append(kinds, k)
-				firstOfKind[k] = e.hash
+		if k := hashKind(hash); k != "" {
+			i := slices.IndexFunc(kinds, func(c kindCount) bool { return c.kind == k })
+			if i < 0 {
+				i = len(kinds)
+				kinds = append(kinds, kindCount{kind: k, first: hash})
 			}
-			count[k]++
+			kinds[i].n++
 		}
-		if found == nil && e.name == user {
-			found = e
+		if found == nil && name == user {
+			found, _ = parsePasswdLine(line)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
 	dummy, most := fallbackDummyHash, 0
-	for _, k := range kinds {
-		if count[k] > most {
-			dummy, most = firstOfKind[k], count[k]
+	for _, c := range kinds {
+		if c.n > most {
+			dummy, most = c.first, c.n
 		}
 	}
 	return found, dummy, nil
+}
+
+// passwdFields is the name and hash of a line that has the shape
+// parsePasswdLine takes, without parsing the rest.
+func passwdFields(line string) (name, hash string, ok bool) {
+	if n := strings.Count(line, ":"); n != 1 && n != 8 {
+		return "", "", false
+	}
+	name, rest, _ := strings.Cut(line, ":")
+	hash, _, _ = strings.Cut(rest, ":")
+	return name, hash, name != ""
 }
 
 // parsePasswdLine reads "name:hash" or the nine fields of shadow(5). Lines
@@ -178,19 +197,24 @@ func shadowDays(s string) int64 {
 
 // hashKind is a hash's method and cost, without salt: hashes of one kind
 // take the same time to verify. "" for what is not a supported hash.
+//
+// The kind is a prefix of the hash, "$ID$PARAM" or "$ID", so it is returned
+// as a part of h, not a copy.
 func hashKind(h string) string {
-	f := strings.Split(h, "$")
-	if len(f) < 4 || f[0] != "" {
+	if !strings.HasPrefix(h, "$") || strings.Count(h, "$") < 3 {
 		return ""
 	}
-	switch f[1] {
+	id, rest, _ := strings.Cut(h[1:], "$")
+	param, _, _ := strings.Cut(rest, "$")
+	withParam := h[:1+len(id)+1+len(param)]
+	switch id {
 	case "y", "2a", "2b", "2y":
-		return "$" + f[1] + "$" + f[2]
+		return withParam
 	case "5", "6":
-		if strings.HasPrefix(f[2], "rounds=") {
-			return "$" + f[1] + "$" + f[2]
+		if strings.HasPrefix(param, "rounds=") {
+			return withParam
 		}
-		return "$" + f[1]
+		return h[:1+len(id)]
 	case "1":
 		return "$1"
 	}

@@ -267,3 +267,37 @@ func TestRealShadow(t *testing.T) {
 		t.Errorf("after passwd -d: %s", got)
 	}
 }
+
+// TestHashKindAgainstSplit: hashKind, which returns a part of the hash,
+// agrees with the plain definition (split at "$", put together again) on
+// every fixture and on odd shapes.
+func TestHashKindAgainstSplit(t *testing.T) {
+	split := func(h string) string {
+		f := strings.Split(h, "$")
+		if len(f) < 4 || f[0] != "" {
+			return ""
+		}
+		switch f[1] {
+		case "y", "2a", "2b", "2y":
+			return "$" + f[1] + "$" + f[2]
+		case "5", "6":
+			if strings.HasPrefix(f[2], "rounds=") {
+				return "$" + f[1] + "$" + f[2]
+			}
+			return "$" + f[1]
+		case "1":
+			return "$1"
+		}
+		return ""
+	}
+	hashes := []string{"", "$", "$$$", "$$$$", "$6$", "$6$$", "$6$$$", "$6$salt$", "$6$rounds=5000$s$h",
+		"$y$$$", "$1$$", "$1$a$b", "$2b$05$x", "x$6$a$b", "!$6$a$b", "$7$a$b$c", "*", "!"}
+	for _, h := range fixtureHashes {
+		hashes = append(hashes, h)
+	}
+	for _, h := range hashes {
+		if got, want := hashKind(h), split(h); got != want {
+			t.Errorf("hashKind(%q) = %q, want %q", h, got, want)
+		}
+	}
+}
