@@ -86,12 +86,12 @@ func main() {
 	flag.StringVar(&o.activate, "activate", "systemd-socket-activate", "systemd-socket-activate `binary`")
 	size := flag.String("size", "128MiB", "message `size` for throughput")
 	big := flag.String("big", "1GiB", "second message `size` for the memory figure; 0: skip")
-	flag.IntVar(&o.rounds, "rounds", 3, "throughput runs of each program (the fastest counts)")
+	flag.IntVar(&o.rounds, "rounds", 5, "throughput runs of each program (the fastest counts)")
 	flag.IntVar(&o.greetings, "greetings", 200, "connections timed to the greeting, per program")
 	flag.DurationVar(&o.sessionTime, "session-time", 2*time.Second, "`duration` of each sessions-per-second run (two runs each)")
 	flag.StringVar(&o.only, "only", "", "measure only these `figures` (1 throughput and memory, 3 start, 4 sessions), e.g. 1,3")
 	flag.StringVar(&o.mppdFlags, "mppd-flags", "", "more `flags` for mppd, split at white space (to compare settings)")
-	flag.StringVar(&o.mppdEnv, "mppd-env", "", "`VAR=value ...` for mppd under systemd-socket-activate (to compare settings)")
+	flag.StringVar(&o.mppdEnv, "mppd-env", "GOMAXPROCS=1", "`VAR=value ...` for mppd under systemd-socket-activate (GOMAXPROCS=1: as systemd/mppd@.service sets it)")
 	flag.StringVar(&o.mppdStatic, "mppd-static", "", "the same mppd built without cgo, when -mppd was built with it (-tags pam): their starts are compared")
 	flag.StringVar(&o.passBench, "pass-bench", "", "`file` with the output of go test -bench PASSOverhead; empty: no PASS figures")
 	flag.Parse()
@@ -166,8 +166,9 @@ func (t *table) String() string {
 	b.WriteString("\n| figure | measured | target | detail |\n|---|---|---|---|\n")
 	rows := slices.Clone(t.rows)
 	slices.SortStableFunc(rows, func(a, b row) int { return strings.Compare(a.figure[:2], b.figure[:2]) })
+	cell := strings.NewReplacer("|", `\|`).Replace // a | in a Markdown table cell
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.figure, r.value, r.target, r.detail)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(r.figure), cell(r.value), cell(r.target), cell(r.detail))
 	}
 	return b.String()
 }
@@ -214,40 +215,46 @@ func run(o *options, progress io.Writer) (*table, error) {
 func throughput(o *options, t *table, mppdArgs, msmtpdArgs []string, say func(string, ...any)) error {
 	peer := o.msmtpd != ""
 	say("throughput: %d rounds of %s", o.rounds, sizeName(o.size))
-	var pipeBest, spoolBest, mppBest, smtpBest result
+	// Each round runs every program once, back to back, and each ratio is
+	// the median of the rounds' own ratios: a round's programs share
+	// whatever else the machine was doing then.
+	var pipe, spool, mpp, smtp rounds
 	for r := 0; r < o.rounds; r++ {
 		res, err := postInetd(pipeClient, []string{"/bin/sh", "-c", pipeLimit}, o.size)
 		if err != nil {
 			return fmt.Errorf("pipe limit: %w", err)
 		}
-		pipeBest = best(pipeBest, res)
+		pipe = append(pipe, res)
 		if res, err = postInetd(pipeClient, []string{"/bin/sh", "-c", spoolLimit}, o.size); err != nil {
 			return fmt.Errorf("spool limit: %w", err)
 		}
-		spoolBest = best(spoolBest, res)
+		spool = append(spool, res)
 		if res, err = postInetd(mppClient, mppdArgs, o.size); err != nil {
 			return fmt.Errorf("mppd: %w", err)
 		}
-		mppBest = best(mppBest, res)
+		mpp = append(mpp, res)
 		if peer {
 			if res, err = postInetd(smtpClient, msmtpdArgs, o.size); err != nil {
 				return fmt.Errorf("msmtpd: %w", err)
 			}
-			smtpBest = best(smtpBest, res)
+			smtp = append(smtp, res)
 		}
 	}
-	mppBest.time = max(mppBest.time, 1) // a zero would make every ratio a division by zero
-	t.add("1. throughput, "+sizeName(o.size)+": mppd / pipe limit", ratio(mppBest.time, pipeBest.time), "≤ 1.2",
-		fmt.Sprintf("mppd %s (%s), `sh -c '%s'` %s (%s); fastest of %d",
-			secs(mppBest.time), rate(o.size, mppBest.time), pipeLimit, secs(pipeBest.time), rate(o.size, pipeBest.time), o.rounds))
-	t.add("1. throughput: spool limit / pipe limit", ratio(spoolBest.time, pipeBest.time), "",
-		fmt.Sprintf("what spooling in /tmp costs by itself: `sh -c '%s'` %s (%s)", spoolLimit, secs(spoolBest.time), rate(o.size, spoolBest.time)))
-	t.add("1. throughput: mppd / spool limit", ratio(mppBest.time, spoolBest.time), "",
+	byTime := func(r result) time.Duration { return r.time }
+	byCPU := func(r result) time.Duration { return r.cpu }
+	t.add("1. throughput, "+sizeName(o.size)+": mppd / pipe limit", mpp.ratio(pipe, byTime), "≤ 1.2",
+		fmt.Sprintf("medians of %d rounds: mppd %s (%s), `sh -c '%s'` %s (%s)", o.rounds,
+			secs(mpp.median(byTime)), rate(o.size, mpp.median(byTime)), pipeLimit,
+			secs(pipe.median(byTime)), rate(o.size, pipe.median(byTime))))
+	t.add("1. throughput: spool limit / pipe limit", spool.ratio(pipe, byTime), "",
+		fmt.Sprintf("what spooling in /tmp costs by itself: `sh -c '%s'` %s (%s)", spoolLimit,
+			secs(spool.median(byTime)), rate(o.size, spool.median(byTime))))
+	t.add("1. throughput: mppd / spool limit", mpp.ratio(spool, byTime), "",
 		"mppd's own cost: the protocol, the unstuffing, the delivery command's start")
-	t.add("1. CPU time, "+sizeName(o.size)+": mppd / pipe limit", ratio(mppBest.cpu, pipeBest.cpu), "",
+	t.add("1. CPU time, "+sizeName(o.size)+": mppd / pipe limit", mpp.ratio(pipe, byCPU), "",
 		fmt.Sprintf("user+system of each program and its children: mppd and its delivery %s, the pipeline %s",
-			secs(mppBest.cpu), secs(pipeBest.cpu)))
-	mppRSS, smtpRSS := mppBest.rss, smtpBest.rss
+			secs(mpp.median(byCPU)), secs(pipe.median(byCPU))))
+	mppRSS, smtpRSS := mpp.maxRSS(), smtp.maxRSS()
 
 	var bigRSS int64
 	if o.bigSize > 0 {
@@ -258,19 +265,49 @@ func throughput(o *options, t *table, mppdArgs, msmtpdArgs []string, say func(st
 		}
 		bigRSS = res.rss
 	}
-	t.add("2. peak RSS, "+sizeName(o.size), mib(mppRSS), "≤ 16 MiB", "mppd's own VmHWM after the 250")
+	t.add("2. peak RSS, "+sizeName(o.size), mib(mppRSS), "≤ 16 MiB", "mppd's own VmHWM after the 250, highest of the rounds")
 	if o.bigSize > 0 {
 		t.add("2. peak RSS, "+sizeName(o.bigSize), mib(bigRSS), "≤ 16 MiB, flat",
 			fmt.Sprintf("%s / %s = %.2f", sizeName(o.bigSize), sizeName(o.size), float64(bigRSS)/float64(mppRSS)))
 	}
 
 	if peer {
-		t.add("5. throughput: mppd / msmtpd", ratio(mppBest.time, smtpBest.time), "< 1",
-			fmt.Sprintf("time for %s; msmtpd %s (%s), CPU %s", sizeName(o.size), secs(smtpBest.time), rate(o.size, smtpBest.time), secs(smtpBest.cpu)))
+		t.add("5. throughput: mppd / msmtpd", mpp.ratio(smtp, byTime), "< 1",
+			fmt.Sprintf("time for %s; msmtpd %s (%s), CPU %s", sizeName(o.size),
+				secs(smtp.median(byTime)), rate(o.size, smtp.median(byTime)), secs(smtp.median(byCPU))))
 		t.add("5. peak RSS: mppd / msmtpd", fmt.Sprintf("%.2f", float64(mppRSS)/float64(smtpRSS)), "",
 			fmt.Sprintf("%s; msmtpd %s", sizeName(o.size), mib(smtpRSS)))
 	}
 	return nil
+}
+
+// rounds are one program's results, a round each.
+type rounds []result
+
+// ratio is the median over the rounds of this program's figure over other's.
+func (rs rounds) ratio(other rounds, figure func(result) time.Duration) string {
+	var q []float64
+	for i := range rs {
+		q = append(q, float64(figure(rs[i]))/float64(max(figure(other[i]), 1)))
+	}
+	slices.Sort(q)
+	return fmt.Sprintf("%.2f", q[len(q)/2])
+}
+
+func (rs rounds) median(figure func(result) time.Duration) time.Duration {
+	var ds []time.Duration
+	for _, r := range rs {
+		ds = append(ds, figure(r))
+	}
+	return median(ds)
+}
+
+func (rs rounds) maxRSS() int64 {
+	var m int64
+	for _, r := range rs {
+		m = max(m, r.rss)
+	}
+	return m
 }
 
 // startAndSessions: figures 3, 4 and the peer's, under
@@ -352,7 +389,8 @@ func start(o *options, t *table, floor, mppdAccept, smtpAccept, static *launcher
 
 // sessions: figure 4, whole sessions from 2 clients at once.
 func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *launcher, say func(string, ...any)) error {
-	say("sessions: 2 clients, 2 runs of %v per server", o.sessionTime)
+	const runs = 3
+	say("sessions: 2 clients, %d runs of %v per server", runs, o.sessionTime)
 	listenAddr, err := freeAddr()
 	if err != nil {
 		return err
@@ -362,32 +400,34 @@ func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *l
 		return err
 	}
 	defer listen.stop()
-	var accRate, lisRate, smtpRate float64
-	for r := 0; r < 2; r++ {
-		v, err := sessionRate(mppdAccept.addr, mppSession, o.sessionTime)
+	// The servers take turns; ratios are medians of each run's own.
+	var acc, lis, smtp, lisOverAcc, accOverSMTP []float64
+	for r := 0; r < runs; r++ {
+		a, err := sessionRate(mppdAccept.addr, mppSession, o.sessionTime)
 		if err != nil {
 			return fmt.Errorf("mppd sessions (--accept): %w", err)
 		}
-		accRate = max(accRate, v)
-		if v, err = sessionRate(listen.addr, mppSession, o.sessionTime); err != nil {
+		l, err := sessionRate(listen.addr, mppSession, o.sessionTime)
+		if err != nil {
 			return fmt.Errorf("mppd sessions (-listen): %w", err)
 		}
-		lisRate = max(lisRate, v)
+		acc, lis, lisOverAcc = append(acc, a), append(lis, l), append(lisOverAcc, l/a)
 		if smtpAccept != nil {
-			if v, err = sessionRate(smtpAccept.addr, smtpSession, o.sessionTime); err != nil {
+			m, err := sessionRate(smtpAccept.addr, smtpSession, o.sessionTime)
+			if err != nil {
 				return fmt.Errorf("msmtpd sessions: %w", err)
 			}
-			smtpRate = max(smtpRate, v)
+			smtp, accOverSMTP = append(smtp, m), append(accOverSMTP, a/m)
 		}
 	}
-	t.add("4. sessions/s, --accept (a process each)", fmt.Sprintf("%.0f/s", accRate), "",
-		"connect, USER, PASS ($6$), DATA 4 KiB into `"+sinkShell+"`, QUIT; 2 clients; better of 2 runs")
-	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", lisRate/accRate), "",
-		fmt.Sprintf("-listen %.0f/s", lisRate))
-
+	mid := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+	t.add("4. sessions/s, --accept (a process each)", fmt.Sprintf("%.0f/s", mid(acc)), "",
+		fmt.Sprintf("connect, USER, PASS ($6$), DATA 4 KiB into `%s`, QUIT; 2 clients; median of %d runs of %v", sinkShell, runs, o.sessionTime))
+	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", mid(lisOverAcc)), "",
+		fmt.Sprintf("-listen %.0f/s", mid(lis)))
 	if smtpAccept != nil {
-		t.add("5. sessions/s: mppd / msmtpd", fmt.Sprintf("%.2f", accRate/smtpRate), "> 1",
-			fmt.Sprintf("msmtpd %.0f/s (EHLO, MAIL, RCPT, DATA, QUIT; it checks no password)", smtpRate))
+		t.add("5. sessions/s: mppd / msmtpd", fmt.Sprintf("%.2f", mid(accOverSMTP)), "> 1",
+			fmt.Sprintf("msmtpd %.0f/s (EHLO, MAIL, RCPT, DATA, QUIT; it checks no password)", mid(smtp)))
 	}
 	return nil
 }
@@ -416,16 +456,6 @@ func header(o *options) []string {
 			time.Now().UTC().Format("2006-01-02 15:04 UTC")),
 		fmt.Sprintf("message: %s of 76-character lines, every tenth dot-stuffed, CRLF", sizeName(o.size)),
 	}
-}
-
-// best keeps the faster run, and the highest peak RSS of all runs.
-func best(cur, r result) result {
-	rss := max(cur.rss, r.rss)
-	if cur.time == 0 || r.time < cur.time {
-		cur = r
-	}
-	cur.rss = rss
-	return cur
 }
 
 func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f", float64(a)/float64(b)) }
