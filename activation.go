@@ -93,6 +93,26 @@ func isSocket(fd int) bool {
 	return unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK
 }
 
+// silenceStderrIfClient points fd 2 at /dev/null when it is the client's
+// connection (the same socket as fd 0 or 1, as inetd and xinetd hand it
+// over), so that no byte but a reply can ever reach the client.
+func silenceStderrIfClient() {
+	var st2 unix.Stat_t
+	if unix.Fstat(2, &st2) != nil || st2.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return
+	}
+	for _, fd := range []int{0, 1} {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Dev == st2.Dev && st.Ino == st2.Ino {
+			if null, err := unix.Open("/dev/null", unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+				unix.Dup3(null, 2, 0)
+				unix.Close(null)
+			}
+			return
+		}
+	}
+}
+
 func isListening(fd int) bool {
 	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
 	return err == nil && v == 1

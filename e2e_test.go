@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -446,4 +447,22 @@ func TestMaxSessions(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestInetdStderrIsDevNull: under inetd mppd points fd 2 at /dev/null, so
+// nothing that writes to stderr (logrus reporting a failed hook, a library,
+// the Go runtime) can reach the client.
+func TestInetdStderrIsDevNull(t *testing.T) {
+	_, flags := e2eSetup(t, "")
+	c, cmd := startInetd(t, flags...)
+	c.expect("220")
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/2", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if link != "/dev/null" {
+		t.Errorf("fd 2 is %s, want /dev/null", link)
+	}
+	c.cmd("QUIT", "221")
+	waitExit(t, cmd)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
@@ -155,8 +156,8 @@ func (h *stderrHook) Fire(e *logrus.Entry) error {
 	line, _ := lineFormatter{stamp: true}.Format(e)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, err := os.Stderr.Write(line)
-	return err
+	os.Stderr.Write(line)
+	return nil
 }
 
 // syslogSocketExists says whether one of the paths log/syslog tries is a
@@ -192,11 +193,26 @@ func (journalHook) Levels() []logrus.Level { return allLevels }
 
 func (journalHook) Fire(e *logrus.Entry) error {
 	line, _ := lineFormatter{}.Format(e)
+	msg := strings.TrimSuffix(string(line), "\n")
 	vars := map[string]string{"SYSLOG_IDENTIFIER": "mppd", "SYSLOG_FACILITY": "2"}
 	for k, v := range e.Data {
-		vars["MPPD_"+strings.ToUpper(k)] = fmt.Sprint(v)
+		vars[journalFieldName(k)] = fmt.Sprint(v)
 	}
-	return journal.Send(strings.TrimSuffix(string(line), "\n"), journalPriority(e.Level), vars)
+	prio := journalPriority(e.Level)
+	logSink.send(func() error { return journal.Send(msg, prio, vars) })
+	return nil
+}
+
+// journalFieldName is MPPD_ and the key in the journal's field alphabet
+// (A-Z, 0-9, _): go-systemd writes a complaint to stderr about any other.
+func journalFieldName(k string) string {
+	b := []byte("MPPD_" + strings.ToUpper(k))
+	for i, c := range b {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 func journalPriority(l logrus.Level) journal.Priority {
@@ -221,15 +237,55 @@ func (syslogHook) Levels() []logrus.Level { return allLevels }
 func (h syslogHook) Fire(e *logrus.Entry) error {
 	line, _ := lineFormatter{}.Format(e)
 	msg := strings.TrimSuffix(string(line), "\n")
+	write := h.w.Debug
 	switch e.Level {
 	case logrus.PanicLevel, logrus.FatalLevel:
-		return h.w.Crit(msg)
+		write = h.w.Crit
 	case logrus.ErrorLevel:
-		return h.w.Err(msg)
+		write = h.w.Err
 	case logrus.WarnLevel:
-		return h.w.Warning(msg)
+		write = h.w.Warning
 	case logrus.InfoLevel:
-		return h.w.Info(msg)
+		write = h.w.Info
 	}
-	return h.w.Debug(msg)
+	logSink.send(func() error { return write(msg) })
+	return nil
+}
+
+// logSendTimeout bounds how long logging may hold up a session.
+const logSendTimeout = time.Second
+
+// logSink is the one way lines reach journald or syslogd. A daemon that
+// stops reading must not stop the sessions (a write to a full datagram
+// socket blocks, and go-systemd's journal.Send even spins on it): a line
+// not sent within logSendTimeout is given up, and while a send is stuck the
+// lines after it are dropped, not queued. Failures are never returned to
+// logrus, which would report them on stderr.
+var logSink boundedSender
+
+type boundedSender struct {
+	busy    atomic.Bool
+	dropped atomic.Int64 // lines given up or dropped
+}
+
+func (b *boundedSender) send(f func() error) {
+	if !b.busy.CompareAndSwap(false, true) {
+		b.dropped.Add(1)
+		return
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- f()
+		b.busy.Store(false)
+	}()
+	t := time.NewTimer(logSendTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			b.dropped.Add(1)
+		}
+	case <-t.C:
+		b.dropped.Add(1)
+	}
 }

@@ -159,3 +159,43 @@ func TestAutoLogChosenOnFirstLine(t *testing.T) {
 		t.Errorf("stderr:\n%s", stderr.String())
 	}
 }
+
+func TestJournalFieldName(t *testing.T) {
+	for k, want := range map[string]string{"user": "MPPD_USER", "from-policy": "MPPD_FROM_POLICY", "a.b c": "MPPD_A_B_C"} {
+		if got := journalFieldName(k); got != want {
+			t.Errorf("%q: %q, want %q", k, got, want)
+		}
+	}
+}
+
+// TestJournalStalled: a journald that has stopped reading (its socket's
+// queue full) must not hold up a session: the lines are given up after a
+// bound and the session runs to its end.
+func TestJournalStalled(t *testing.T) {
+	c := listenDatagrams(t, journalSocket)
+	// Fill the queue from a socket of our own until the kernel refuses.
+	filler, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: journalSocket, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer filler.Close()
+	for i := 0; i < 10000; i++ {
+		filler.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, err := filler.Write([]byte("MESSAGE=filler\n")); err != nil {
+			break
+		}
+	}
+	_ = c // never read: the daemon is stalled
+	_, flags := e2eSetup(t, "")
+	cmd := exec.Command(mppdBinary(t), append(flags, "-log", logJournal)...)
+	cmd.Stdin = strings.NewReader("USER alice\r\nPASS " + fixturePassword + "\r\nDATA\r\nx\r\n.\r\nQUIT\r\n")
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitExit(t, cmd)
+	if !strings.HasSuffix(out.String(), "250 Command OK, message queued for delivery\r\n221 e2e.test Closing Connection\r\n") {
+		t.Errorf("session: %q", out.String())
+	}
+}

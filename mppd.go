@@ -127,8 +127,11 @@ func main() {
 
 func run(args []string) int {
 	// Under inetd and xinetd fd 2 is the client's connection: nothing may be
-	// written there, not even a usage message.
+	// written there, not even a usage message. Whatever still writes to fd 2
+	// (logrus when a hook fails, a library, the Go runtime dying) writes to
+	// /dev/null instead.
 	stderrFree := !isSocket(2)
+	silenceStderrIfClient()
 	var diag io.Writer = io.Discard
 	if stderrFree {
 		diag = os.Stderr
