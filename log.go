@@ -275,8 +275,9 @@ func (b *boundedSender) send(f func() error) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- f()
-		b.busy.Store(false)
+		err := f()
+		b.busy.Store(false) // before the caller learns it is done: its next line must find the sender free
+		done <- err
 	}()
 	t := time.NewTimer(logSendTimeout)
 	defer t.Stop()

@@ -199,3 +199,27 @@ func TestJournalStalled(t *testing.T) {
 		t.Errorf("session: %q", out.String())
 	}
 }
+
+// TestBoundedSenderKeepsLines: lines sent one after another, by a daemon
+// that keeps up, are all sent; only a stuck send makes lines drop.
+func TestBoundedSenderKeepsLines(t *testing.T) {
+	var b boundedSender
+	sent := 0
+	for i := 0; i < 2000; i++ {
+		b.send(func() error { sent++; return nil })
+	}
+	if sent != 2000 || b.dropped.Load() != 0 {
+		t.Errorf("sent %d of 2000, dropped %d", sent, b.dropped.Load())
+	}
+	release := make(chan struct{})
+	start := time.Now()
+	b.send(func() error { <-release; return nil }) // stuck: given up after logSendTimeout
+	b.send(func() error { sent++; return nil })    // dropped while it is stuck
+	close(release)
+	if d := b.dropped.Load(); d != 2 || sent != 2000 {
+		t.Errorf("dropped %d, sent %d; want 2 and 2000", d, sent)
+	}
+	if time.Since(start) < logSendTimeout {
+		t.Errorf("a stuck send was given up before %v", logSendTimeout)
+	}
+}
