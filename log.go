@@ -30,41 +30,69 @@ const (
 // written: under inetd and xinetd it is the client's connection, and a log
 // line there would be read as a reply. It returns the target used, "auto"
 // when it is yet to be chosen.
+//
+// Every target is a hook that formats its own lines; the logger's own
+// output is discarded, and so is its formatting (discardFormatter).
 func newLogger(target string, stderrFree bool) (*logrus.Logger, string, error) {
 	log := logrus.New()
 	log.Out = io.Discard
 	log.Level = logrus.InfoLevel
-	log.Formatter = lineFormatter{}
-	switch target {
-	case logAuto:
+	log.Formatter = discardFormatter{}
+	if target == logAuto {
 		// Which of them there is is found out at the first line logged, not
 		// here: looking for the journal and syslog opens sockets, and under
 		// inetd or Accept=yes every client would wait for that before its
 		// greeting (BENCHMARKS.md, "Start").
 		log.AddHook(&autoHook{stderrFree: stderrFree})
-	case logJournal:
-		if !journalEnabled() {
-			return nil, "", fmt.Errorf("-log journal: no journal socket")
-		}
-		log.AddHook(journalHook{})
-	case logSyslog:
-		w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "mppd")
-		if err != nil {
-			return nil, "", fmt.Errorf("-log syslog: %v", err)
-		}
-		log.AddHook(syslogHook{w})
-	case logStderr:
-		if !stderrFree {
-			return nil, "", fmt.Errorf("-log stderr: stderr is the client's connection")
-		}
-		log.Out = os.Stderr
-		log.Formatter = lineFormatter{stamp: true}
-	case logNone:
-	default:
-		return nil, "", fmt.Errorf("-log %q: want auto, journal, syslog, stderr or none", target)
+		return log, target, nil
+	}
+	h, err := openLogTarget(target, stderrFree)
+	if err != nil {
+		return nil, "", err
+	}
+	if h != nil {
+		log.AddHook(h)
 	}
 	return log, target, nil
 }
+
+// openLogTarget opens one -log target other than auto: its hook, or nil for
+// none.
+func openLogTarget(target string, stderrFree bool) (logrus.Hook, error) {
+	switch target {
+	case logJournal:
+		if !journalEnabled() {
+			return nil, fmt.Errorf("-log journal: no journal socket")
+		}
+		return journalHook{}, nil
+	case logSyslog:
+		// Where no socket is, syslog.New would try each path twice,
+		// datagram and stream, only to fail.
+		if !syslogSocketExists() {
+			return nil, fmt.Errorf("-log syslog: no syslog socket")
+		}
+		w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "mppd")
+		if err != nil {
+			return nil, fmt.Errorf("-log syslog: %v", err)
+		}
+		return syslogHook{w}, nil
+	case logStderr:
+		if !stderrFree {
+			return nil, fmt.Errorf("-log stderr: stderr is the client's connection")
+		}
+		return &stderrHook{}, nil
+	case logNone:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("-log %q: want auto, journal, syslog, stderr or none", target)
+}
+
+// discardFormatter formats nothing: the logger's output is discarded, and
+// logrus would otherwise format every line for it before the hooks format
+// it again.
+type discardFormatter struct{}
+
+func (discardFormatter) Format(*logrus.Entry) ([]byte, error) { return nil, nil }
 
 // lineFormatter writes "message key=value ..." with the keys sorted, and
 // quotes any value that holds a space, a quote or a byte that is not
@@ -131,23 +159,16 @@ func (h *autoHook) Fire(e *logrus.Entry) error {
 }
 
 func (h *autoHook) choose() {
-	if journalEnabled() {
-		h.hook = journalHook{}
-		return
-	}
-	if syslogSocketExists() {
-		if w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "mppd"); err == nil {
-			h.hook = syslogHook{w}
+	for _, target := range []string{logJournal, logSyslog, logStderr} {
+		if hook, err := openLogTarget(target, h.stderrFree); err == nil {
+			h.hook = hook
 			return
 		}
 	}
-	if h.stderrFree {
-		h.hook = &stderrHook{}
-	}
 }
 
-// stderrHook writes each entry to stderr as -log stderr does, a line at a
-// time (sessions of a -listen server log at once).
+// stderrHook writes each entry to stderr, stamped, a line at a time
+// (sessions of a -listen server log at once).
 type stderrHook struct{ mu sync.Mutex }
 
 func (*stderrHook) Levels() []logrus.Level { return allLevels }
@@ -161,8 +182,7 @@ func (h *stderrHook) Fire(e *logrus.Entry) error {
 }
 
 // syslogSocketExists says whether one of the paths log/syslog tries is a
-// socket: where none is, syslog.New would try each twice, datagram and
-// stream, only to fail.
+// socket.
 func syslogSocketExists() bool {
 	for _, p := range []string{"/dev/log", "/var/run/syslog", "/var/run/log"} {
 		if fi, err := os.Stat(p); err == nil && fi.Mode()&os.ModeSocket != 0 {
