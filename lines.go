@@ -94,11 +94,9 @@ func (s *textSink) write(p []byte) {
 // delivered. What r reads after the final dot stays in r for the commands
 // that follow.
 //
-// The text goes to the sink a buffer at a time, not a line at a time. The
-// first buffer is rewritten in place in r's own; a text that needs more
-// is rewritten into buffers of its own that a second goroutine writes to
-// the sink, so the spool file is written while the next bytes are read
-// (the mail's bytes are copied once in mppd either way).
+// The text goes to the sink a buffer at a time, not a line at a time, each
+// buffer rewritten in place in r's own (unstuff): the mail's bytes are
+// copied once in mppd, from r to the sink.
 func readText(r *bufio.Reader, sink *textSink) error {
 	atLineStart := true
 	held := 0 // bytes left in r undecided: a CR that may end a line, "." or ".\r" that may end the text

@@ -158,24 +158,25 @@ func run(args []string) int {
 		fmt.Fprintln(diag, "mppd:", err)
 		return exitConfig
 	}
+	// fail is the one way start-up gives up: a log line, a line on stderr
+	// where that is not the client, and the exit status.
+	fail := func(status int, what string, err error) int {
+		log.WithError(err).Error(what)
+		fmt.Fprintln(diag, "mppd:", err)
+		return status
+	}
 	cfg, err := o.config(log)
 	if err != nil {
-		log.WithError(err).Error("bad configuration")
-		fmt.Fprintln(diag, "mppd:", err)
-		return exitConfig
+		return fail(exitConfig, "bad configuration", err)
 	}
 	tr, err := newTransport(o.tlsCert, o.tlsKey, o.requireTLS, log)
 	if err != nil {
-		log.WithError(err).Error("bad configuration")
-		fmt.Fprintln(diag, "mppd:", err)
-		return exitConfig
+		return fail(exitConfig, "bad configuration", err)
 	}
 
 	st, err := activate(o.listen)
 	if err != nil {
-		log.WithError(err).Error("cannot get a connection")
-		fmt.Fprintln(diag, "mppd:", err)
-		return exitOSErr
+		return fail(exitOSErr, "cannot get a connection", err)
 	}
 	closeInheritedFDs()
 	if st.conn != nil {
@@ -207,7 +208,7 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 		return nil, fmt.Errorf("-max-line-length %d: at least 64", o.maxLine)
 	}
 	if o.maxMessage < 0 || o.maxErrors < 0 || o.maxSessions < 1 {
-		return nil, errors.New("-max-message-size, -max-errors and -max-sessions may not be negative")
+		return nil, errors.New("-max-message-size and -max-errors may not be negative, -max-sessions must be at least 1")
 	}
 	sm, err := newSendmail(o.sendmail, o.deliveryTimeout)
 	if err != nil {

@@ -95,6 +95,9 @@ func (s sessionState) String() string { return stateNames[s] }
 // readBufferSize is the size of a session's read buffer (see Serve).
 const readBufferSize = 256 << 10
 
+// msgCannotStore is the reply to every failure of the spool file.
+const msgCannotStore = "Local error encountered: cannot store the message, try again later"
+
 // maxUserLen bounds user names; real ones are far shorter (Linux: 32).
 const maxUserLen = 256
 
@@ -388,11 +391,11 @@ func (s *session) cmdDATA(arg string, hasArg bool) (int, string) {
 	if err != nil {
 		s.internalError = true
 		s.log.WithError(err).Error("cannot create spool file")
-		return codeLocalError, "Local error encountered: cannot store the message, try again later"
+		return codeLocalError, msgCannotStore
 	}
 	s.spool = spool
 	if err := s.reply(codeStartMail, `Enter mail, end with "." on a line by itself`); err != nil {
-		return s.endAfter(err)
+		return s.connectionLost()
 	}
 	env := s.envelope()
 	w := bufio.NewWriterSize(spool, 64<<10)
@@ -413,7 +416,7 @@ func (s *session) cmdDATA(arg string, hasArg bool) (int, string) {
 			s.result = "disconnected-in-text"
 		}
 		s.log.WithField("bytes", sink.n).Info("message text not complete; nothing delivered")
-		return s.endAfter(err)
+		return s.connectionLost()
 	}
 	if sink.writeErr == nil && hdr != nil {
 		sink.writeErr = hdr.Close()
@@ -449,7 +452,7 @@ func (s *session) deliver(spool *os.File, sink *textSink, env Envelope, hdr *hea
 	if sink.writeErr != nil {
 		s.internalError = true
 		log.WithError(sink.writeErr).Error("cannot write spool file")
-		return codeLocalError, "Local error encountered: cannot store the message, try again later"
+		return codeLocalError, msgCannotStore
 	}
 	if hdr != nil && hdr.refusal != nil {
 		// -from-policy reject: the client's doing, not a local error, so
@@ -460,7 +463,7 @@ func (s *session) deliver(spool *os.File, sink *textSink, env Envelope, hdr *hea
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
 		s.internalError = true
 		log.WithError(err).Error("cannot rewind spool file")
-		return codeLocalError, "Local error encountered: cannot store the message, try again later"
+		return codeLocalError, msgCannotStore
 	}
 	ctx, cancel := s.context()
 	defer cancel()
@@ -486,9 +489,9 @@ func (s *session) closeSpool() {
 	}
 }
 
-// endAfter is the result of a handler whose connection has failed or timed
-// out: the session is over, and handle writes no reply.
-func (s *session) endAfter(error) (int, string) {
+// connectionLost is the result of a handler whose connection has failed or
+// timed out: the session is over, and handle writes no reply.
+func (s *session) connectionLost() (int, string) {
 	s.closed = true
 	return 0, ""
 }
