@@ -82,13 +82,19 @@ func (c *client) rest() string {
 const e2eMessage = "From: alice@example.org\r\nTo: bob@example.org\r\nSubject: e2e\r\n\r\n..leading dot\r\n8-bit: caf\xc3\xa9\r\n.\r\n"
 const e2eDelivered = "From: alice@example.org\nTo: bob@example.org\nSubject: e2e\n\n.leading dot\n8-bit: caf\xc3\xa9\n"
 
-// post runs a whole posting and checks every reply.
-func (c *client) post() {
+// startText logs in as alice and starts a text, checking every reply.
+func (c *client) startText() {
 	c.t.Helper()
 	c.expect("220")
 	c.cmd("USER alice", "250")
 	c.cmd("PASS "+fixturePassword, "250")
 	c.cmd("DATA", "354")
+}
+
+// post runs a whole posting and checks every reply.
+func (c *client) post() {
+	c.t.Helper()
+	c.startText()
 	c.send(e2eMessage)
 	c.expect("250")
 	c.cmd("QUIT", "221")
@@ -168,10 +174,7 @@ func TestInetdSocketpair(t *testing.T) {
 func TestInetdNothingOnStderr(t *testing.T) {
 	_, flags := e2eSetup(t, "echo 'sendmail complains' >&2; exit 1")
 	c, cmd := startInetd(t, flags...)
-	c.expect("220")
-	c.cmd("USER alice", "250")
-	c.cmd("PASS "+fixturePassword, "250")
-	c.cmd("DATA", "354")
+	c.startText()
 	c.send("x\r\n.\r\n")
 	c.expect("451")
 	c.cmd("NOOP", "451")
@@ -204,10 +207,7 @@ func TestInetdNothingOnStderr(t *testing.T) {
 func TestClientGoneMidText(t *testing.T) {
 	dir, flags := e2eSetup(t, "")
 	c, cmd := startInetd(t, flags...)
-	c.expect("220")
-	c.cmd("USER alice", "250")
-	c.cmd("PASS "+fixturePassword, "250")
-	c.cmd("DATA", "354")
+	c.startText()
 	c.send("Subject: half\r\n\r\nthe first half of the text\r\n")
 	c.conn.Close()
 	waitExit(t, cmd)
@@ -219,10 +219,7 @@ func TestClientGoneMidText(t *testing.T) {
 func TestKilledMidText(t *testing.T) {
 	dir, flags := e2eSetup(t, "")
 	c, cmd := startInetd(t, flags...)
-	c.expect("220")
-	c.cmd("USER alice", "250")
-	c.cmd("PASS "+fixturePassword, "250")
-	c.cmd("DATA", "354")
+	c.startText()
 	c.send("Subject: half\r\n\r\nthe first half of the text\r\n")
 	time.Sleep(100 * time.Millisecond) // let mppd spool it
 	cmd.Process.Signal(syscall.SIGKILL)
@@ -247,10 +244,7 @@ func TestDeliveryFaultsEndToEnd(t *testing.T) {
 			_, flags := e2eSetup(t, tc.body)
 			flags = append(append(flags, "-delivery-timeout", "300ms"), tc.extra...)
 			c, cmd := startInetd(t, flags...)
-			c.expect("220")
-			c.cmd("USER alice", "250")
-			c.cmd("PASS "+fixturePassword, "250")
-			c.cmd("DATA", "354")
+			c.startText()
 			c.send("x\r\n.\r\n")
 			c.expect("451")
 			c.cmd("QUIT", "221")
