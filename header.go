@@ -41,6 +41,9 @@ type headerFilter struct {
 	inBody  bool
 	refusal *replyError // PolicyReject: why the message is refused
 	err     error       // first write error
+
+	logins     loginMap // the sender login map, once an address needed it
+	loginsRead bool
 }
 
 func (id *Identity) newHeaderFilter(out io.Writer, env Envelope, notes func(msg, address string)) *headerFilter {
@@ -197,7 +200,7 @@ var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
 // mayUse reports whether every mailbox in the field's value is one the user
 // may send as, and names the first that is not. A field that cannot be read
 // as addresses, or holds none, is not the user's.
-func (h *headerFilter) mayUse(f field, m loginMap) (bool, string) {
+func (h *headerFilter) mayUse(f field) (bool, string) {
 	v := f.value()
 	list, err := addressParser.ParseList(v)
 	if err != nil {
@@ -211,33 +214,40 @@ func (h *headerFilter) mayUse(f field, m loginMap) (bool, string) {
 	if len(list) == 0 {
 		return false, v
 	}
-	own := h.id.plainAddress(h.env.User)
 	for _, a := range list {
-		if !strings.EqualFold(a.Address, own) && !m.owns(h.env.User, a.Address) {
+		if !h.owns(a.Address) {
 			return false, a.Address
 		}
 	}
 	return true, ""
 }
 
-// amend applies the sender policy to the header fields and returns the
-// header block to write: the Received: trace field first (RFC 5321 §4.4
-// puts trace fields at the top), then the fields as received, amended.
-func (h *headerFilter) amend(fields []field) []byte {
-	var m loginMap
-	if h.id.LoginMap != "" {
+// owns reports whether address is the user's own or given to the user by
+// the sender login map. The map is read for the first address that is not
+// the user's own, and once a message at most: most messages need no look
+// at it.
+func (h *headerFilter) owns(address string) bool {
+	if strings.EqualFold(address, h.id.plainAddress(h.env.User)) {
+		return true
+	}
+	if h.id.LoginMap != "" && !h.loginsRead {
+		h.loginsRead = true
 		var err error
-		if m, err = readLoginMap(h.id.LoginMap); err != nil {
+		if h.logins, err = readLoginMap(h.id.LoginMap); err != nil && h.logs != nil {
 			// Fail closed: without the map only the user's own address
 			// counts, and a message that needed an alias is treated as
 			// not the user's (Sender: added, From: rewritten, or a 451
 			// that asks for a later try).
-			if h.logs != nil {
-				h.logs("sender login map unreadable, only the user's own address allowed: "+err.Error(), "")
-			}
-			m = nil
+			h.logs("sender login map unreadable, only the user's own address allowed: "+err.Error(), "")
 		}
 	}
+	return h.logins.owns(h.env.User, address)
+}
+
+// amend applies the sender policy to the header fields and returns the
+// header block to write: the Received: trace field first (RFC 5321 §4.4
+// puts trace fields at the top), then the fields as received, amended.
+func (h *headerFilter) amend(fields []field) []byte {
 	fromOK, senderOK := true, true
 	var badFrom, badSender string
 	hasFrom := false
@@ -245,11 +255,11 @@ func (h *headerFilter) amend(fields []field) []byte {
 		switch f.name {
 		case "from":
 			hasFrom = true
-			if ok, bad := h.mayUse(f, m); !ok && fromOK {
+			if ok, bad := h.mayUse(f); !ok && fromOK {
 				fromOK, badFrom = false, bad
 			}
 		case "sender":
-			if ok, bad := h.mayUse(f, m); !ok && senderOK {
+			if ok, bad := h.mayUse(f); !ok && senderOK {
 				senderOK, badSender = false, bad
 			}
 		}

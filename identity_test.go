@@ -295,11 +295,32 @@ func TestReadLoginMap(t *testing.T) {
 }
 
 // An unreadable map allows only the user's own address: it fails closed.
+// The map is read once for a message that names another address, and not
+// at all for one that names only the user's own, so only the first says in
+// the log that it cannot be read.
 func TestLoginMapUnreadable(t *testing.T) {
 	id := testIdentity(t, PolicyReject, "postmaster@example.org alice\n")
 	os.Remove(id.LoginMap)
 	if _, refusal := filter(t, id, "alice", "From: postmaster@example.org\n\nb\n", 0); refusal == nil {
 		t.Fatal("alias accepted without the map")
+	}
+	for text, want := range map[string]int{
+		"From: postmaster@example.org\nSender: postmaster@example.org\n\nb\n": 1,
+		"From: alice@example.org\nSender: Alice <ALICE@example.org>\n\nb\n":   0,
+	} {
+		reads := 0
+		h := id.newHeaderFilter(io.Discard, Envelope{User: "alice"}, func(msg, _ string) {
+			if strings.HasPrefix(msg, "sender login map unreadable") {
+				reads++
+			}
+		})
+		h.Write([]byte(text))
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if reads != want {
+			t.Errorf("%q: the map was read %d times, want %d", text, reads, want)
+		}
 	}
 }
 
