@@ -265,14 +265,6 @@ func (h *headerFilter) amend(fields []field) []byte {
 		}
 	}
 
-	own := h.ownMailbox()
-	var b bytes.Buffer
-	b.WriteString(h.received())
-	if !hasFrom {
-		// Postfix would write one from the calling uid's GECOS, which is
-		// mppd's, not the user's.
-		fmt.Fprintf(&b, "From: %s\n", own)
-	}
 	if h.id.Policy == PolicyReject && (!fromOK || !senderOK) {
 		// Nothing is delivered: the fields stay as they are.
 		what, bad := "From:", badFrom
@@ -293,6 +285,20 @@ func (h *headerFilter) amend(fields []field) []byte {
 		h.note("Sender: added", badFrom)
 	default:
 		h.note("Sender: removed", badSender)
+	}
+
+	// The user's mailbox, whose name is a passwd lookup, only for a From:
+	// or Sender: that mppd writes.
+	var own string
+	if !hasFrom || !fromOK {
+		own = h.ownMailbox()
+	}
+	var b bytes.Buffer
+	b.WriteString(h.received())
+	if !hasFrom {
+		// Postfix would write one from the calling uid's GECOS, which is
+		// mppd's, not the user's.
+		fmt.Fprintf(&b, "From: %s\n", own)
 	}
 	wroteFrom := false
 	for _, f := range fields {

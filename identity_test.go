@@ -179,6 +179,28 @@ func TestHeaderFilter(t *testing.T) {
 	}
 }
 
+// The user's full name (a passwd lookup) is looked up for a From: or
+// Sender: that mppd writes, and not for a message that needs neither.
+func TestFullNameOnlyWhenWritten(t *testing.T) {
+	id := testIdentity(t, PolicySender, "")
+	lookups := 0
+	id.fullName = func(string) string { lookups++; return "" }
+	for _, tc := range []struct {
+		text string
+		want int
+	}{
+		{"From: alice@example.org\nSender: ceo@corp.example\n\nb\n", 0},
+		{"To: b@x.org\n\nb\n", 1},
+		{"From: ceo@corp.example\n\nb\n", 1},
+	} {
+		lookups = 0
+		filter(t, id, "alice", tc.text, 0)
+		if lookups != tc.want {
+			t.Errorf("%q: %d lookups, want %d", tc.text, lookups, tc.want)
+		}
+	}
+}
+
 func trunc(s string) string {
 	if len(s) > 300 {
 		return s[:150] + "..." + s[len(s)-150:]
