@@ -69,14 +69,10 @@ func isExecutable(p string) bool {
 // separate argument after the administrator's it cannot carry options of
 // its own.
 func (d *sendmail) args(env Envelope) ([]string, error) {
-	sender := env.Sender
-	if sender == "" {
-		sender = env.User
+	if env.Sender == "" || env.Sender[0] == '-' {
+		return nil, fmt.Errorf("refusing envelope sender %q", env.Sender)
 	}
-	if sender == "" || sender[0] == '-' {
-		return nil, fmt.Errorf("refusing envelope sender %q", sender)
-	}
-	return append(append([]string(nil), d.argv...), "-f", sender), nil
+	return append(append([]string(nil), d.argv...), "-f", env.Sender), nil
 }
 
 // Deliver runs the command with msg, already complete, as its standard input:

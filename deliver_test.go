@@ -68,7 +68,7 @@ func TestSendmailDelivers(t *testing.T) {
 	}
 	os.Setenv("LISTEN_FDS", "1") // must not reach the delivery command
 	defer os.Unsetenv("LISTEN_FDS")
-	err = sm.Deliver(context.Background(), Envelope{User: "alice"}, spoolWith(t, "Subject: x\n\nbody\n"))
+	err = sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "alice"}, spoolWith(t, "Subject: x\n\nbody\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestSendmailFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = sm.Deliver(context.Background(), Envelope{User: "alice"}, spoolWith(t, "x\n"))
+			err = sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "alice"}, spoolWith(t, "x\n"))
 			var re *replyError
 			if !errors.As(err, &re) || re.code != codeLocalError {
 				t.Fatalf("got %v, want a 451", err)
@@ -131,7 +131,7 @@ func TestSendmailTimeoutKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "child")
 	sm, _ := newSendmail(fakeSendmail(t, dir, "sleep 60 & echo $! > "+pidFile+"; wait"), 300*time.Millisecond)
-	if err := sm.Deliver(context.Background(), Envelope{User: "a"}, spoolWith(t, "x\n")); err == nil {
+	if err := sm.Deliver(context.Background(), Envelope{User: "a", Sender: "a"}, spoolWith(t, "x\n")); err == nil {
 		t.Fatal("hung command reported success")
 	}
 	b, err := os.ReadFile(pidFile)
