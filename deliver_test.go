@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -68,11 +69,11 @@ func TestSendmailDelivers(t *testing.T) {
 	}
 	os.Setenv("LISTEN_FDS", "1") // must not reach the delivery command
 	defer os.Unsetenv("LISTEN_FDS")
-	err = sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "alice"}, spoolWith(t, "Subject: x\n\nbody\n"))
+	err = sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "alice@example.org"}, spoolWith(t, "Subject: x\n\nbody\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := recorded(t, dir, "argv"); len(got) != 1 || got[0] != "-t\n-oi\n-f\nalice\n" {
+	if got := recorded(t, dir, "argv"); len(got) != 1 || got[0] != "-t\n-oi\n-f\nalice@example.org\n" {
 		t.Errorf("argv %q", got)
 	}
 	if got := recorded(t, dir, "msg"); len(got) != 1 || got[0] != "Subject: x\n\nbody\n" {
@@ -85,44 +86,83 @@ func TestSendmailDelivers(t *testing.T) {
 			t.Errorf("delivery environment has %q", l)
 		}
 	}
+	if err := sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "-oQ/tmp"}, spoolWith(t, "x\n")); err == nil {
+		t.Error("an envelope sender that looks like an option was passed on")
+	}
+	if got := recorded(t, dir, "started"); len(got) != 1 {
+		t.Errorf("the delivery command started %d times, want once", len(got))
+	}
 }
 
+// TestSendmailFailures: whatever goes wrong with the delivery command is a
+// 451, with the command's own words for the log; the reply says what the
+// client can understand of it.
 func TestSendmailFailures(t *testing.T) {
 	cases := []struct {
 		name, body, cmd string
-		timeout         time.Duration
-		wantLog         string
+		timeout         time.Duration // 0: a minute
+		reply           string        // in the reply text ("": any 451)
+		log             []string      // in the text for the log
 	}{
-		{"exit 75", "echo 'No recipient addresses found in message header' >&2; exit 75", "", time.Minute, "exit status 75"},
-		{"exit 1 before reading", "", "/bin/false", time.Minute, "exit status 1"},
-		{"killed by a signal", "kill -9 $$", "", time.Minute, "signal: killed"},
-		{"hung", "sleep 60", "", 300 * time.Millisecond, "killed after 300ms"},
-		{"missing", "", "/nonexistent/sendmail -t", time.Minute, "no such file"},
+		{name: "no recipients", body: `echo "sendmail: fatal: alice@example.org(1000): No recipient addresses found in message header" >&2; exit 75`,
+			reply: "no recipients", log: []string{"exit status 75", "No recipient addresses found"}},
+		{name: "other temporary failure", body: `echo "sendmail: fatal: out of memory" >&2; exit 75`,
+			reply: "did not accept the message", log: []string{"exit status 75", "out of memory"}},
+		{name: "postdrop refused", body: `echo "postdrop: warning: mail_queue_enter: create file maildrop/54740.15807: Permission denied" >&2; exec sleep 60`,
+			reply: "refused the message", log: []string{"supplementary group postdrop"}},
+		{name: "exit 1 before reading", cmd: "/bin/false", log: []string{"exit status 1"}},
+		{name: "killed by a signal", body: "kill -9 $$", log: []string{"signal: killed"}},
+		{name: "hung", body: "sleep 60", timeout: 300 * time.Millisecond, log: []string{"killed after 300ms"}},
+		{name: "missing", cmd: "/nonexistent/sendmail -t", log: []string{"no such file"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cmd := tc.cmd
 			if cmd == "" {
-				cmd = fakeSendmail(t, dir, tc.body)
+				cmd = fakeSendmail(t, dir, tc.body) + " -t -oi"
+			}
+			if tc.timeout == 0 {
+				tc.timeout = time.Minute
 			}
 			sm, err := newSendmail(cmd, tc.timeout)
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "alice"}, spoolWith(t, "x\n"))
+			err = sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "alice@example.org"}, spoolWith(t, "x\n"))
 			var re *replyError
-			if !errors.As(err, &re) || re.code != codeLocalError {
-				t.Fatalf("got %v, want a 451", err)
+			if !errors.As(err, &re) || re.code != codeLocalError || !strings.Contains(re.msg, tc.reply) {
+				t.Fatalf("got %v, want a 451 with %q", err, tc.reply)
 			}
-			if !strings.Contains(strings.ToLower(err.Error()), tc.wantLog) {
-				t.Errorf("log text %q lacks %q", err.Error(), tc.wantLog)
-			}
-			if tc.name == "exit 75" && !strings.Contains(err.Error(), "No recipient addresses") {
-				t.Errorf("sendmail's own words missing from %q", err.Error())
+			for _, want := range tc.log {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("log text %q lacks %q", err.Error(), want)
+				}
 			}
 		})
 	}
+}
+
+// The delivery command's output is kept for the log up to its limit, also
+// when os/exec copies it with io.Copy (which prefers a ReaderFrom).
+func TestCommandOutputBounded(t *testing.T) {
+	out := newCommandOutput()
+	n, err := io.Copy(out, io.LimitReader(zeroReader{}, 1<<20))
+	if err != nil || n != 1<<20 {
+		t.Fatalf("copied %d: %v", n, err)
+	}
+	if out.buf.Len() != maxSendmailOutput {
+		t.Errorf("kept %d bytes, limit %d", out.buf.Len(), maxSendmailOutput)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
 }
 
 // TestSendmailTimeoutKillsGroup: a hung delivery command is killed with

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"os"
@@ -431,70 +430,6 @@ func TestBodyStreamsThrough(t *testing.T) {
 	if got := withoutTrace(t, msgs[0].text); got != "From: alice@example.org\n\n"+string(body) {
 		t.Fatalf("body changed: %d bytes delivered, %d sent", len(got), len(body)+len("From: alice@example.org\n\n"))
 	}
-}
-
-func TestDeliverSenderAndFailures(t *testing.T) {
-	dir := t.TempDir()
-	sm, err := newSendmail(fakeSendmail(t, dir, "")+" -t -oi", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := Envelope{User: "alice", Sender: "alice@example.org"}
-	if err := sm.Deliver(context.Background(), env, spoolWith(t, "x\n")); err != nil {
-		t.Fatal(err)
-	}
-	if got := recorded(t, dir, "argv"); len(got) != 1 || got[0] != "-t\n-oi\n-f\nalice@example.org\n" {
-		t.Errorf("argv %q", got)
-	}
-	if err := sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "-oQ/tmp"}, spoolWith(t, "x\n")); err == nil {
-		t.Error("an envelope sender that looks like an option was passed on")
-	}
-
-	for _, tc := range []struct {
-		name, script, reply, log string
-	}{
-		{"no recipients", `echo "sendmail: fatal: alice@example.org(1000): No recipient addresses found in message header" >&2; exit 75`,
-			"no recipients", "No recipient addresses found"},
-		{"other temporary failure", `echo "sendmail: fatal: out of memory" >&2; exit 75`,
-			"did not accept the message", "out of memory"},
-		{"postdrop refused", `echo "postdrop: warning: mail_queue_enter: create file maildrop/54740.15807: Permission denied" >&2; exec sleep 60`,
-			"refused the message", "supplementary group postdrop"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			sm, err := newSendmail(fakeSendmail(t, dir, tc.script)+" -t -oi", time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = sm.Deliver(context.Background(), env, spoolWith(t, "x\n"))
-			re := asReplyError(err)
-			if err == nil || re.code != codeLocalError || !strings.Contains(re.msg, tc.reply) || !strings.Contains(re.Error(), tc.log) {
-				t.Fatalf("got %v, want 451 %q with %q for the log", err, tc.reply, tc.log)
-			}
-		})
-	}
-}
-
-// The delivery command's output is kept for the log up to its limit, also
-// when os/exec copies it with io.Copy (which prefers a ReaderFrom).
-func TestCommandOutputBounded(t *testing.T) {
-	out := newCommandOutput()
-	n, err := io.Copy(out, io.LimitReader(zeroReader{}, 1<<20))
-	if err != nil || n != 1<<20 {
-		t.Fatalf("copied %d: %v", n, err)
-	}
-	if out.buf.Len() != maxSendmailOutput {
-		t.Errorf("kept %d bytes, limit %d", out.buf.Len(), maxSendmailOutput)
-	}
-}
-
-type zeroReader struct{}
-
-func (zeroReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = 'x'
-	}
-	return len(p), nil
 }
 
 // FuzzHeaderFilter: whatever the text, the filter's output does not depend
