@@ -353,6 +353,55 @@ func mppdForUser(t testing.TB) string {
 	return p
 }
 
+// privilegeTest is what the least-privilege tests share: two posting users,
+// a system user for mppd to run as, and mppd where that user can run it.
+type privilegeTest struct {
+	alice, bob mailUser
+	to         string // bob's address
+	domain     string
+	runAs      string
+	setpriv    string
+	bin        string
+}
+
+func newPrivilegeTest(t *testing.T) *privilegeTest {
+	t.Helper()
+	needPostfix(t)
+	p := &privilegeTest{setpriv: needProgram(t, "setpriv"), alice: newPostingUser(t, ""), bob: newPostingUser(t, ""),
+		runAs: newDaemonUser(t), bin: mppdForUser(t), domain: mailDomain(t)}
+	p.to = p.bob.name + "@" + p.domain
+	return p
+}
+
+// mppd is the command line that runs mppd with the privileges the README's
+// "Privileges" section names: as runAs, with no supplementary groups but
+// groups, no_new_privs, no capabilities.
+func (p *privilegeTest) mppd(groups, spool string) []string {
+	return []string{p.setpriv, "--reuid", p.runAs, "--regid", p.runAs, "--groups", groups, "--no-new-privs",
+		"--inh-caps=-all", "--bounding-set=-all",
+		p.bin, "-log", "stderr", "-fail-delay", "0", "-spool-dir", spool, "-delivery-timeout", "60s"}
+}
+
+// refusedAtOnce posts a message that postdrop cannot queue to an mppd that
+// has already delivered one to bob: the reply is a 451 at once (postdrop
+// itself would retry for ever), the log says what to fix, and bob's
+// mailbox still holds that one message.
+func (p *privilegeTest) refusedAtOnce(t *testing.T, addr string, log *strings.Builder, fix ...string) {
+	t.Helper()
+	began := time.Now()
+	postOne(t, addr, p.alice, "To: "+p.to+"\r\nSubject: refused\r\n\r\nbody\r\n.\r\n", "451")
+	if d := time.Since(began); d > 30*time.Second {
+		t.Errorf("451 after %v: postdrop was left to retry", d)
+	}
+	for _, f := range fix {
+		if !strings.Contains(log.String(), f) {
+			t.Errorf("the log does not say what to fix (%q):\n%s", f, log)
+		}
+	}
+	time.Sleep(time.Second)
+	mailbox(t, p.bob.name, 1)
+}
+
 // TestPrivileges: delivery works under exactly the privileges the README's
 // "Privileges" section names (an unprivileged user with the supplementary
 // groups shadow and postdrop, no_new_privs, no capabilities), and each of
@@ -360,33 +409,22 @@ func mppdForUser(t testing.TB) string {
 // postdrop cannot write the maildrop, and mppd says so at once (postdrop
 // itself would retry for ever) with a log line that says what to fix.
 func TestPrivileges(t *testing.T) {
-	needPostfix(t)
-	setpriv := needProgram(t, "setpriv")
-	alice := newPostingUser(t, "")
-	bob := newPostingUser(t, "")
-	runAs := newDaemonUser(t)
-	bin := mppdForUser(t)
-	domain := mailDomain(t)
-	to := bob.name + "@" + domain
-
+	p := newPrivilegeTest(t)
+	ssa := needProgram(t, "systemd-socket-activate")
 	start := func(groups string) (string, *strings.Builder) {
-		ssa := needProgram(t, "systemd-socket-activate")
 		addr := freePort(t)
-		log := startLauncher(t, ssa, "-l", addr, "--accept", "--",
-			setpriv, "--reuid", runAs, "--regid", runAs, "--groups", groups, "--no-new-privs",
-			"--inh-caps=-all", "--bounding-set=-all",
-			bin, "-log", "stderr", "-fail-delay", "0", "-spool-dir", "/tmp", "-delivery-timeout", "60s")
+		log := startLauncher(t, ssa, append([]string{"-l", addr, "--accept", "--"}, p.mppd(groups, "/tmp")...)...)
 		return addr, log
 	}
 
 	addr, log := start("shadow,postdrop")
-	postOne(t, addr, alice, "To: "+to+"\r\nSubject: least privilege\r\n\r\nbody\r\n.\r\n", "250")
-	msg := mailbox(t, bob.name, 1)[0]
-	if rp := mailHeader(msg, "Return-Path"); len(rp) != 1 || rp[0] != "<"+alice.name+"@"+domain+">" {
+	postOne(t, addr, p.alice, "To: "+p.to+"\r\nSubject: least privilege\r\n\r\nbody\r\n.\r\n", "250")
+	msg := mailbox(t, p.bob.name, 1)[0]
+	if rp := mailHeader(msg, "Return-Path"); len(rp) != 1 || rp[0] != "<"+p.alice.name+"@"+p.domain+">" {
 		t.Errorf("Return-Path %q", rp)
 	}
 	// Postfix notes the uid that ran sendmail: mppd's, not root's.
-	uid := strings.TrimSpace(runCmd(t, "", "id", "-u", runAs))
+	uid := strings.TrimSpace(runCmd(t, "", "id", "-u", p.runAs))
 	if recv := mailHeader(msg, "Received"); len(recv) == 0 || !strings.Contains(recv[0], "from userid "+uid) {
 		t.Errorf("Postfix's Received: %q does not name uid %s", recv, uid)
 	}
@@ -398,24 +436,13 @@ func TestPrivileges(t *testing.T) {
 	addr, _ = start("postdrop")
 	c := newClient(t, dialRetry(t, addr))
 	c.expect("220")
-	c.cmd("USER "+alice.name, "250")
-	c.cmd("PASS "+alice.password, "451")
+	c.cmd("USER "+p.alice.name, "250")
+	c.cmd("PASS "+p.alice.password, "451")
 	c.cmd("QUIT", "221")
 
 	// Without group postdrop, and no_new_privs stopping postdrop's setgid.
 	addr, log = start("shadow")
-	began := time.Now()
-	postOne(t, addr, alice, "To: "+to+"\r\nSubject: refused\r\n\r\nbody\r\n.\r\n", "451")
-	if d := time.Since(began); d > 30*time.Second {
-		t.Errorf("451 after %v: postdrop was left to retry", d)
-	}
-	if !strings.Contains(log.String(), "supplementary group postdrop") {
-		t.Errorf("the log does not say what to fix:\n%s", log)
-	}
-	time.Sleep(time.Second)
-	if msgs := mailbox(t, bob.name, 1); len(msgs) != 1 {
-		t.Errorf("%d messages", len(msgs))
-	}
+	p.refusedAtOnce(t, addr, log, "supplementary group postdrop")
 }
 
 // readOnlySystem is a wrapper that runs a command, in a mount namespace of
@@ -439,39 +466,30 @@ exec "$@"
 // that is read-only but for the spool directory and the maildrop delivers;
 // without the maildrop, postdrop's "Read-only file system" is a 451 at once.
 func TestPrivilegesReadOnlySystem(t *testing.T) {
-	needPostfix(t)
-	setpriv := needProgram(t, "setpriv")
+	p := newPrivilegeTest(t)
 	unshare := needProgram(t, "unshare")
 	ssa := needProgram(t, "systemd-socket-activate")
-	alice := newPostingUser(t, "")
-	bob := newPostingUser(t, "")
-	runAs := newDaemonUser(t)
-	bin := mppdForUser(t)
-	domain := mailDomain(t)
-	to := bob.name + "@" + domain
 
-	wrapper := filepath.Join(filepath.Dir(bin), "read-only-system")
+	wrapper := filepath.Join(filepath.Dir(p.bin), "read-only-system")
 	if err := os.WriteFile(wrapper, []byte(readOnlySystem), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	spool := filepath.Join(filepath.Dir(bin), "spool")
+	spool := filepath.Join(filepath.Dir(p.bin), "spool")
 	if err := os.Mkdir(spool, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	runCmd(t, "", "chown", runAs+":", spool)
+	runCmd(t, "", "chown", p.runAs+":", spool)
 
 	start := func(maildrop string) (string, *strings.Builder) {
 		addr := freePort(t)
-		log := startLauncher(t, ssa, "-l", addr, "--accept", "--", unshare, "--mount", wrapper, spool, maildrop,
-			setpriv, "--reuid", runAs, "--regid", runAs, "--groups", "shadow,postdrop", "--no-new-privs",
-			"--inh-caps=-all", "--bounding-set=-all",
-			bin, "-log", "stderr", "-fail-delay", "0", "-spool-dir", spool, "-delivery-timeout", "60s")
+		log := startLauncher(t, ssa, append([]string{"-l", addr, "--accept", "--", unshare, "--mount", wrapper, spool, maildrop},
+			p.mppd("shadow,postdrop", spool)...)...)
 		return addr, log
 	}
 
 	addr, log := start("rw")
-	postOne(t, addr, alice, "To: "+to+"\r\nSubject: read-only system\r\n\r\nbody\r\n.\r\n", "250")
-	if msg := mailbox(t, bob.name, 1)[0]; mailBody(msg) != "body\n" {
+	postOne(t, addr, p.alice, "To: "+p.to+"\r\nSubject: read-only system\r\n\r\nbody\r\n.\r\n", "250")
+	if msg := mailbox(t, p.bob.name, 1)[0]; mailBody(msg) != "body\n" {
 		t.Errorf("delivered %q", msg)
 	}
 	if strings.Contains(log.String(), " error: ") {
@@ -479,16 +497,7 @@ func TestPrivilegesReadOnlySystem(t *testing.T) {
 	}
 
 	addr, log = start("ro")
-	began := time.Now()
-	postOne(t, addr, alice, "To: "+to+"\r\nSubject: refused\r\n\r\nbody\r\n.\r\n", "451")
-	if d := time.Since(began); d > 30*time.Second {
-		t.Errorf("451 after %v: postdrop was left to retry", d)
-	}
-	if !strings.Contains(log.String(), "Read-only file system") || !strings.Contains(log.String(), "ReadWritePaths=") {
-		t.Errorf("the log does not say what to fix:\n%s", log)
-	}
-	time.Sleep(time.Second)
-	mailbox(t, bob.name, 1)
+	p.refusedAtOnce(t, addr, log, "Read-only file system", "ReadWritePaths=")
 }
 
 // secondPostfix sets up a Postfix instance of the test's own (its own
