@@ -147,8 +147,11 @@ const postdropFix = "postdrop cannot create its queue file in Postfix's maildrop
 	"or run it without NoNewPrivileges so that postdrop's set-group-ID bit works; see README, Privileges"
 
 // commandOutput keeps the first maxSendmailOutput bytes of the delivery
-// command's output for the log, and watches it for the words of a mail
-// system that can never take the message as things stand.
+// command's output for the log, and watches them, as they arrive, for the
+// words of a mail system that can never take the message as things stand:
+// the command does not exit then, so its output is all there is to go by.
+// Words that come only after that much other output are not seen, and the
+// delivery timeout ends the command instead.
 type commandOutput struct {
 	limitedBuffer
 	refused     chan struct{} // closed when postdrop says it cannot write
