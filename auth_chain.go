@@ -29,7 +29,7 @@ type authOptions struct {
 	caFile         string        // -auth-ca-file; "": the system roots
 	connectTimeout time.Duration // -auth-connect-timeout
 	timeout        time.Duration // -auth-timeout: one backend's whole check
-	failFloor      time.Duration // -fail-delay: no refusal is answered sooner
+	failFloor      time.Duration // -fail-delay: no failed check (530 or 451) is answered sooner
 }
 
 // remoteOptions is what the POP3 and FTP backends share.
@@ -204,8 +204,7 @@ func (c *authChain) Authenticate(ctx context.Context, user, password string) err
 	}
 	c.waitFloor(ctx, start)
 	if len(failed) > 0 {
-		return tempError("Local error encountered: cannot check passwords now, try again later",
-			errors.New(strings.Join(append(failed, refused...), "; ")))
+		return tempAuthError(errors.New(strings.Join(append(failed, refused...), "; ")))
 	}
 	return errAuthFailed(strings.Join(refused, "; "))
 }
