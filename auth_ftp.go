@@ -57,7 +57,7 @@ func (a *ftpAuth) Authenticate(ctx context.Context, user, password string) error
 	case 530:
 		// Some servers refuse names at USER (vsftpd's userlist, or
 		// logins they only allow over TLS): a refusal like any other.
-		return errAuthFailed("refused: " + rc.phase + ": " + rc.clean(line))
+		return rc.refused(line)
 	case 230:
 		// Logged in without a password: the password was not checked.
 		return tempAuthError(fmt.Errorf("server logged in without asking for a password: %q", rc.clean(line)))
@@ -75,16 +75,11 @@ func (a *ftpAuth) Authenticate(ctx context.Context, user, password string) error
 	case 230:
 		return nil
 	case 530:
-		return errAuthFailed("refused: " + rc.phase + ": " + rc.clean(line))
+		return rc.refused(line)
 	}
 	// 202 (no password needed), 332 (ACCT), 421 and other 4yz, 5yz other
 	// than 530: the server did not say whether the password is right.
 	return rc.notNow(line)
-}
-
-// notNow is the 451 for a reply that neither accepts nor refuses.
-func (rc *remoteConn) notNow(line string) error {
-	return tempAuthError(fmt.Errorf("%s: %q", rc.phase, rc.clean(line)))
 }
 
 // ftpReply reads one reply, single- or multi-line (RFC 959 §4.2: a

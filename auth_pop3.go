@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
 )
 
@@ -24,7 +23,7 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 		return err
 	}
 	defer done()
-	if _, err := rc.pop3Reply(); err != nil {
+	if _, err := rc.pop3Reply(false); err != nil {
 		return err
 	}
 	if a.tls == tlsUpgrade {
@@ -33,7 +32,7 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 		if err := rc.send("reply to STLS", "STLS"); err != nil {
 			return err
 		}
-		if _, err := rc.pop3Reply(); err != nil {
+		if _, err := rc.pop3Reply(false); err != nil {
 			return err
 		}
 		if err := rc.startTLS(ctx, &a.remote); err != nil {
@@ -44,7 +43,7 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 	if err := rc.send("reply to USER", "USER "+user); err != nil {
 		return err
 	}
-	if _, err := rc.pop3Reply(); err != nil {
+	if _, err := rc.pop3Reply(true); err != nil {
 		// A server may refuse an unknown name at USER (RFC 1939 §7). The
 		// client sees the same 530 as for a wrong password.
 		return err
@@ -52,7 +51,7 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 	if err := rc.send("reply to PASS", "PASS "+password); err != nil {
 		return err
 	}
-	if code, err := rc.pop3Reply(); err != nil {
+	if code, err := rc.pop3Reply(true); err != nil {
 		// RFC 2449 §8.1.2: IN-USE after PASS means the password was right
 		// and only the maildrop is busy (a mail client has it open).
 		if code == "IN-USE" {
@@ -63,12 +62,13 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 	return nil
 }
 
-// pop3Reply reads one status line (RFC 1939 §3). +OK is nil. -ERR is a
-// refusal (530), unless its response code (RFC 2449 §8, RFC 3206) says the
-// server could not decide: SYS/TEMP, SYS/PERM and LOGIN-DELAY are 451, as
-// is anything that is neither +OK nor -ERR. It also returns the response
-// code, if any.
-func (rc *remoteConn) pop3Reply() (string, error) {
+// pop3Reply reads one status line (RFC 1939 §3) and returns its response
+// code (RFC 2449 §8), if any. +OK is nil. -ERR to USER or PASS (aboutUser)
+// is a refusal (530), unless its response code says the server could not
+// decide (RFC 3206): SYS/TEMP, SYS/PERM and LOGIN-DELAY are 451. -ERR to
+// the greeting or to STLS refuses nobody: 451, as is anything that is
+// neither +OK nor -ERR.
+func (rc *remoteConn) pop3Reply(aboutUser bool) (string, error) {
 	line, err := rc.readLine()
 	if err != nil {
 		return "", err
@@ -86,12 +86,8 @@ func (rc *remoteConn) pop3Reply() (string, error) {
 		code, _, _ = strings.Cut(rest, "]")
 		code = strings.ToUpper(code)
 	}
-	why := fmt.Errorf("%s: %s", rc.phase, rc.clean(line))
-	switch {
-	case rc.phase == "greeting", rc.phase == "reply to STLS":
-		return code, tempAuthError(why)
-	case code == "SYS/TEMP", code == "SYS/PERM", code == "LOGIN-DELAY":
-		return code, tempAuthError(why)
+	if !aboutUser || code == "SYS/TEMP" || code == "SYS/PERM" || code == "LOGIN-DELAY" {
+		return code, rc.notNow(line)
 	}
-	return code, errAuthFailed("refused: " + why.Error())
+	return code, rc.refused(line)
 }

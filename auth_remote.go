@@ -145,6 +145,16 @@ func (rc *remoteConn) ioError(err error) error {
 	return tempAuthError(fmt.Errorf("expecting %s: %w", rc.phase, err))
 }
 
+// refused is the 530 of a server that said no to the name or the password.
+func (rc *remoteConn) refused(line string) error {
+	return errAuthFailed("refused: " + rc.phase + ": " + rc.clean(line))
+}
+
+// notNow is the 451 for a reply that neither accepts nor refuses.
+func (rc *remoteConn) notNow(line string) error {
+	return tempAuthError(fmt.Errorf("%s: %q", rc.phase, rc.clean(line)))
+}
+
 // nonsense is a 451 for a reply the protocol does not allow.
 func (rc *remoteConn) nonsense(line string) error {
 	return tempAuthError(fmt.Errorf("nonsense in reply to %s: %q", rc.phase, rc.clean(line)))
