@@ -72,15 +72,14 @@ func (rm *remote) dial(ctx context.Context, password string) (*remoteConn, conte
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	rc := &remoteConn{conn: conn, r: bufio.NewReaderSize(conn, maxRemoteLine), phase: "greeting",
 		timeout: rm.opts.timeout, password: password}
+	done := func() { stop(); rc.conn.Close(); cancel() }
 	if rm.tls == tlsImplicit {
 		if err := rc.startTLS(ctx, rm); err != nil {
-			stop()
-			conn.Close()
-			cancel()
+			done()
 			return nil, nil, err
 		}
 	}
-	return rc, func() { stop(); rc.conn.Close(); cancel() }, nil
+	return rc, done, nil
 }
 
 // startTLS runs the TLS handshake, verifying the server's certificate for
