@@ -41,7 +41,7 @@ func (a *ftpAuth) Authenticate(ctx context.Context, user, password string) error
 			// to a server we were told to reach over TLS.
 			return rc.notNow(line)
 		}
-		if err := rc.startTLS(ctx, &a.remote); err != nil {
+		if err := rc.startTLS(ctx); err != nil {
 			return err
 		}
 	}

@@ -35,7 +35,7 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 		if _, err := rc.pop3Reply(false); err != nil {
 			return err
 		}
-		if err := rc.startTLS(ctx, &a.remote); err != nil {
+		if err := rc.startTLS(ctx); err != nil {
 			return err
 		}
 	}

@@ -46,10 +46,10 @@ type remote struct {
 
 // remoteConn is one check's connection to a remote server.
 type remoteConn struct {
+	rm       *remote
 	conn     net.Conn
 	r        *bufio.Reader
 	phase    string // what we are waiting for, for the log
-	timeout  time.Duration
 	password string // to keep it out of any reply text that is logged
 }
 
@@ -70,11 +70,11 @@ func (rm *remote) dial(ctx context.Context, password string) (*remoteConn, conte
 	deadline, _ := ctx.Deadline()
 	conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	rc := &remoteConn{conn: conn, r: bufio.NewReaderSize(conn, maxRemoteLine), phase: "greeting",
-		timeout: rm.opts.timeout, password: password}
+	rc := &remoteConn{rm: rm, conn: conn, r: bufio.NewReaderSize(conn, maxRemoteLine), phase: "greeting",
+		password: password}
 	done := func() { stop(); rc.conn.Close(); cancel() }
 	if rm.tls == tlsImplicit {
-		if err := rc.startTLS(ctx, rm); err != nil {
+		if err := rc.startTLS(ctx); err != nil {
 			done()
 			return nil, nil, err
 		}
@@ -85,15 +85,15 @@ func (rm *remote) dial(ctx context.Context, password string) (*remoteConn, conte
 // startTLS runs the TLS handshake, verifying the server's certificate for
 // its host against the system roots or -auth-ca-file. There is no
 // fallback: a failed handshake is a 451, never a plaintext password.
-func (rc *remoteConn) startTLS(ctx context.Context, rm *remote) error {
+func (rc *remoteConn) startTLS(ctx context.Context) error {
 	// Anything the server sent before the handshake would be read as if it
 	// came after, over TLS: the STARTTLS command injection of CVE-2011-0411.
 	if rc.r.Buffered() > 0 {
 		return tempAuthError(errors.New("server sent data before the TLS handshake"))
 	}
 	tc := tls.Client(rc.conn, &tls.Config{
-		ServerName: rm.host,
-		RootCAs:    rm.opts.roots,
+		ServerName: rc.rm.host,
+		RootCAs:    rc.rm.opts.roots,
 		MinVersion: tls.VersionTLS12,
 	})
 	rc.phase = "TLS handshake"
@@ -137,7 +137,7 @@ func (rc *remoteConn) quit() {
 func (rc *remoteConn) ioError(err error) error {
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
-		return tempAuthError(fmt.Errorf("no %s within %v", rc.phase, rc.timeout))
+		return tempAuthError(fmt.Errorf("no %s within %v", rc.phase, rc.rm.opts.timeout))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return tempAuthError(fmt.Errorf("server closed the connection (expecting %s)", rc.phase))
 	}
