@@ -117,20 +117,11 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 	if err != nil || u.Scheme == "" || u.Opaque != "" {
 		return authBackend{}, errors.New("want shadow, pam:SERVICE, or pop3, pop3s, ftp or ftps://HOST[:PORT]")
 	}
-	var defaultPort string
-	starttls := false
-	switch u.Scheme {
-	case "pop3":
-		defaultPort = "110"
-	case "pop3s":
-		defaultPort = "995" // RFC 8314 §7.3
-	case "ftp":
-		defaultPort = "21"
-	case "ftps":
-		defaultPort = "21" // explicit FTPS (RFC 4217) on the FTP port
-	default:
+	scheme, ok := remoteSchemes[u.Scheme]
+	if !ok {
 		return authBackend{}, fmt.Errorf("unknown scheme %q: want pop3, pop3s, ftp or ftps", u.Scheme)
 	}
+	tls := scheme.tls
 	switch {
 	case u.Hostname() == "":
 		return authBackend{}, errors.New("no host")
@@ -145,7 +136,7 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 		if u.Scheme != "pop3" {
 			return authBackend{}, errors.New("?starttls is for pop3:// (ftps:// always upgrades with AUTH TLS; pop3s:// is TLS from the start)")
 		}
-		starttls = true
+		tls = tlsUpgrade
 	default:
 		return authBackend{}, fmt.Errorf("unknown option %q (the only one is pop3://HOST?starttls)", u.RawQuery)
 	}
@@ -154,30 +145,34 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 		return authBackend{}, fmt.Errorf("bad host %q (an IPv6 address goes in brackets)", u.Host)
 	}
 	if port == "" {
-		port = defaultPort
+		port = scheme.port
 	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return authBackend{}, fmt.Errorf("bad port %q", port)
 	}
 	addr := net.JoinHostPort(host, port)
 	name := u.Scheme + "://" + addr
-	if starttls {
-		name += "?starttls"
+	if u.RawQuery != "" {
+		name += "?" + u.RawQuery
 	}
-	r := remote{name: name, addr: addr, host: host, opts: ro}
-	switch u.Scheme {
-	case "pop3":
-		r.tls = tlsNone
-		if starttls {
-			r.tls = tlsUpgrade
-		}
+	r := remote{name: name, addr: addr, host: host, tls: tls, opts: ro}
+	if scheme.pop3 {
 		return authBackend{name: name, auth: &pop3Auth{r}}, nil
-	case "pop3s":
-		r.tls = tlsImplicit
-		return authBackend{name: name, auth: &pop3Auth{r}}, nil
-	case "ftps":
-		r.tls = tlsUpgrade
 	}
 	return authBackend{name: name, auth: &ftpAuth{r}}, nil
+}
+
+// remoteSchemes are the -auth URL schemes of the POP3 and FTP backends: the
+// default port, the protocol, and how the password is protected
+// (pop3://HOST?starttls upgrades too).
+var remoteSchemes = map[string]struct {
+	port string
+	pop3 bool // else FTP
+	tls  tlsMode
+}{
+	"pop3":  {"110", true, tlsNone},
+	"pop3s": {"995", true, tlsImplicit}, // RFC 8314 §7.3
+	"ftp":   {"21", false, tlsNone},
+	"ftps":  {"21", false, tlsUpgrade}, // explicit FTPS (RFC 4217) on the FTP port
 }
 
 // Authenticate implements Authenticator.
