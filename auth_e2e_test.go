@@ -83,7 +83,7 @@ func TestAuthEndToEndPOP3(t *testing.T) {
 		mustNotLeak(t, log, pw)
 	})
 	t.Run("server down: 451, the log says which and why", func(t *testing.T) {
-		down := "pop3://" + freeAddr(t)
+		down := "pop3://" + freePort(t)
 		reply, log, _ := mppSession(t, bin, append(base, "-auth", down), user, pw)
 		if !strings.HasPrefix(reply, "451 ") {
 			t.Fatalf("PASS: %q\n%s", reply, log)
@@ -94,7 +94,7 @@ func TestAuthEndToEndPOP3(t *testing.T) {
 		mustNotLeak(t, log, pw)
 	})
 	t.Run("chain: shadow, then a server that is down, then dovecot", func(t *testing.T) {
-		args := append(base, "-auth", "shadow", "-auth", "pop3://"+freeAddr(t), "-auth", "pop3://"+srv.plain)
+		args := append(base, "-auth", "shadow", "-auth", "pop3://"+freePort(t), "-auth", "pop3://"+srv.plain)
 		if reply, log, _ := mppSession(t, bin, args, user, pw); !strings.HasPrefix(reply, "250 ") {
 			t.Fatalf("PASS: %q\n%s", reply, log)
 		}

@@ -75,7 +75,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 	})
 
 	t.Run("server down", func(t *testing.T) {
-		spec := "pop3://" + freeAddr(t)
+		spec := "pop3://" + freePort(t)
 		code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 		wantCode(t, code, err, codeLocalError, spec, pw)
 		if !strings.Contains(err.Error(), "connection refused") {
@@ -118,7 +118,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 
 	t.Run("chain", func(t *testing.T) {
 		real := "pop3://" + srv.plain
-		down := "pop3://" + freeAddr(t)
+		down := "pop3://" + freePort(t)
 		cases := []struct {
 			name  string
 			specs []string
@@ -206,7 +206,7 @@ func TestAuthFTPVsftpd(t *testing.T) {
 	})
 
 	t.Run("server down", func(t *testing.T) {
-		spec := "ftp://" + freeAddr(t)
+		spec := "ftp://" + freePort(t)
 		code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 		wantCode(t, code, err, codeLocalError, spec, pw)
 	})

@@ -85,18 +85,6 @@ func shortTempDir(t testing.TB, prefix string) string {
 	return dir
 }
 
-// freeAddr is a loopback address nothing listens on (a moment ago).
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // daemon is a server process started for a test, in its own process group
 // so that it and its children can be stopped (SIGSTOP: a hanging server)
 // and ended together.
@@ -204,7 +192,7 @@ func startDovecot(t testing.TB, users map[string]string, withTLS bool) *dovecotS
 	if err := os.WriteFile(usersFile, []byte(passwd.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	plain, tls := freeAddr(t), freeAddr(t)
+	plain, tls := freePort(t), freePort(t)
 	_, plainPort, _ := net.SplitHostPort(plain)
 	_, tlsPort, _ := net.SplitHostPort(tls)
 	sslConf := fmt.Sprintf("ssl = yes\nssl_cert = <%s\nssl_key = <%s\n", pki.certFile, pki.keyFile)
@@ -272,7 +260,7 @@ func startVsftpd(t testing.TB, withTLS bool) *vsftpdServer {
 	pki := newTestPKI(t, dir)
 	empty := filepath.Join(dir, "empty")
 	os.Mkdir(empty, 0o755)
-	addr := freeAddr(t)
+	addr := freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
 	conf := fmt.Sprintf(`listen=YES
 listen_ipv6=NO
