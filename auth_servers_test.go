@@ -6,15 +6,9 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -27,48 +21,18 @@ import (
 	"github.com/GehirnInc/crypt/sha512_crypt"
 )
 
-// testPKI is a CA and a certificate it signed for 127.0.0.1 and localhost.
+// testPKI is a test CA (newTestCA, tls_test.go) and a certificate it
+// signed for 127.0.0.1 and localhost.
 type testPKI struct {
 	caFile, certFile, keyFile string
 }
 
 func newTestPKI(t testing.TB, dir string) testPKI {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mppd test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	p := testPKI{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")}
-	writeTestPEM(t, p.caFile, "CERTIFICATE", caDER)
-	writeTestPEM(t, p.certFile, "CERTIFICATE", der)
-	writeTestPEM(t, p.keyFile, "EC PRIVATE KEY", keyDER)
+	ca := newTestCA(t)
+	p := testPKI{ca.pem, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")}
+	ca.issue(t, p.certFile, p.keyFile, 2, "localhost", "127.0.0.1")
 	return p
-}
-
-func writeTestPEM(t testing.TB, path, kind string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // shortTempDir is a directory under /tmp with a short name, readable by
