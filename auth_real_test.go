@@ -26,6 +26,27 @@ func wantCode(t *testing.T, code int, err error, want int, name, pw string) {
 	}
 }
 
+// checkOutcomes checks spec with the right password, a wrong one (whose
+// logged reason must hold the server's reply, mark) and an unknown user.
+func checkOutcomes(t *testing.T, o authOptions, spec, user, pw, mark string) {
+	t.Helper()
+	t.Run("right password", func(t *testing.T) {
+		code, _, err := checkAuth(t, o, []string{spec}, user, pw)
+		wantCode(t, code, err, codeOK, spec, pw)
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		code, _, err := checkAuth(t, o, []string{spec}, user, "not it")
+		wantCode(t, code, err, codeAuthFailed, spec, "not it")
+		if !strings.Contains(err.Error(), mark) {
+			t.Errorf("log reason %q lacks the server's reply", err)
+		}
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		code, _, err := checkAuth(t, o, []string{spec}, "mppdnosuchuser", pw)
+		wantCode(t, code, err, codeAuthFailed, spec, pw)
+	})
+}
+
 func TestAuthPOP3Dovecot(t *testing.T) {
 	const user, pw = "alice", "pop3 Secret-1"
 	srv := startDovecot(t, map[string]string{user: pw, "bob": "other"}, true)
@@ -36,21 +57,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 		"pop3s://" + srv.tls,
 	} {
 		t.Run(spec, func(t *testing.T) {
-			t.Run("right password", func(t *testing.T) {
-				code, _, err := checkAuth(t, o, []string{spec}, user, pw)
-				wantCode(t, code, err, codeOK, spec, pw)
-			})
-			t.Run("wrong password", func(t *testing.T) {
-				code, _, err := checkAuth(t, o, []string{spec}, user, "not it")
-				wantCode(t, code, err, codeAuthFailed, spec, "not it")
-				if !strings.Contains(err.Error(), "-ERR") {
-					t.Errorf("log reason %q lacks the server's reply", err)
-				}
-			})
-			t.Run("unknown user", func(t *testing.T) {
-				code, _, err := checkAuth(t, o, []string{spec}, "nosuchuser", pw)
-				wantCode(t, code, err, codeAuthFailed, spec, pw)
-			})
+			checkOutcomes(t, o, spec, user, pw, "-ERR")
 			t.Run("another user's password", func(t *testing.T) {
 				code, _, err := checkAuth(t, o, []string{spec}, "bob", pw)
 				wantCode(t, code, err, codeAuthFailed, spec, pw)
@@ -155,23 +162,7 @@ func TestAuthFTPVsftpd(t *testing.T) {
 	srv := startVsftpd(t, true)
 	o := authOptions{caFile: srv.pki.caFile}
 	for _, spec := range []string{"ftp://" + srv.addr, "ftps://" + srv.addr} {
-		t.Run(spec, func(t *testing.T) {
-			t.Run("right password", func(t *testing.T) {
-				code, _, err := checkAuth(t, o, []string{spec}, user, pw)
-				wantCode(t, code, err, codeOK, spec, pw)
-			})
-			t.Run("wrong password", func(t *testing.T) {
-				code, _, err := checkAuth(t, o, []string{spec}, user, "not it")
-				wantCode(t, code, err, codeAuthFailed, spec, "not it")
-				if !strings.Contains(err.Error(), "530") {
-					t.Errorf("log reason %q lacks the server's reply", err)
-				}
-			})
-			t.Run("unknown user", func(t *testing.T) {
-				code, _, err := checkAuth(t, o, []string{spec}, "mppdnosuchuser", pw)
-				wantCode(t, code, err, codeAuthFailed, spec, pw)
-			})
-		})
+		t.Run(spec, func(t *testing.T) { checkOutcomes(t, o, spec, user, pw, "530") })
 	}
 	if log := srv.output(); strings.Contains(log, pw) {
 		t.Errorf("vsftpd logged the password (test setup):\n%s", log)
