@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -277,55 +278,31 @@ func scriptedServer(t *testing.T, script ...string) (addr string, got func() []s
 	}
 }
 
-func TestPOP3Dialogue(t *testing.T) {
-	const pw = "p4ss word"
-	cases := []struct {
-		name   string
-		query  string
-		script []string
-		want   int
-		reason string   // in the error
-		sent   []string // every line the server must have got
-	}{
-		{"accepted", "", []string{"S:+OK hi", "C:USER u", "S:+OK", "C:PASS " + pw, "S:+OK in"},
-			codeOK, "", []string{"USER u", "PASS " + pw, "QUIT"}},
-		{"refused at PASS", "", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [AUTH] Authentication failed."},
-			codeAuthFailed, "[AUTH] Authentication failed", nil},
-		{"refused at USER: no PASS sent", "", []string{"S:+OK hi", "C:USER", "S:-ERR no such mailbox"},
-			codeAuthFailed, "no such mailbox", []string{"USER u", "QUIT"}},
-		{"IN-USE at PASS: the password was right", "", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [IN-USE] Mailbox locked"},
-			codeOK, "", nil},
-		{"IN-USE at USER proves nothing", "", []string{"S:+OK hi", "C:USER", "S:-ERR [IN-USE] busy"},
-			codeAuthFailed, "IN-USE", nil},
-		{"SYS/TEMP: 451", "", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [SYS/TEMP] Temporary authentication failure."},
-			codeLocalError, "SYS/TEMP", nil},
-		{"LOGIN-DELAY: 451", "", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [LOGIN-DELAY] wait"},
-			codeLocalError, "LOGIN-DELAY", nil},
-		{"greeting -ERR: 451", "", []string{"S:-ERR too busy"}, codeLocalError, "too busy", []string{}},
-		{"nonsense greeting: 451", "", []string{"S:220 ftp.example.org FTP ready"}, codeLocalError, "nonsense", []string{}},
-		{"reply too long: 451", "", []string{"S:+OK " + strings.Repeat("x", 5000)}, codeLocalError, "longer than", []string{}},
-		{"nonsense after PASS: 451", "", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:OK fine"},
-			codeLocalError, "nonsense", nil},
-		{"closed after USER: 451", "", []string{"S:+OK hi", "C:USER", "CLOSE"}, codeLocalError, "closed the connection", nil},
-		{"silent after USER: 451 at the timeout", "", []string{"S:+OK hi", "HANG"}, codeLocalError, "no reply to USER within", nil},
-		{"password echoed by the server stays out of the log", "", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR wrong password " + pw},
-			codeAuthFailed, "[password]", nil},
-		{"STLS refused: 451, nothing more sent", "?starttls", []string{"S:+OK hi", "C:STLS", "S:-ERR not now"},
-			codeLocalError, "not now", []string{"STLS"}},
-		{"data after the STLS reply: 451 before the handshake", "?starttls", []string{"S:+OK hi", "C:STLS", "S:+OK go\r\n+OK injected"},
-			codeLocalError, "before the TLS handshake", []string{"STLS"}},
-	}
+// dialogueCase is one check against a scripted server (scriptedServer).
+type dialogueCase struct {
+	name   string
+	spec   string // the -auth spec, %s for the server's address
+	script []string
+	want   int      // the reply the check becomes
+	reason string   // in the error, which also names the backend
+	sent   []string // every line the server must have got; nil: not checked
+}
+
+// runDialogues runs each case against its own scripted server, with the
+// password pw, which must stay out of every error.
+func runDialogues(t *testing.T, pw string, cases []dialogueCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			addr, got := scriptedServer(t, c.script...)
+			spec := fmt.Sprintf(c.spec, addr)
 			o := authOptions{timeout: 300 * time.Millisecond}
-			code, _, err := checkAuth(t, o, []string{"pop3://" + addr + c.query}, "u", pw)
+			code, _, err := checkAuth(t, o, []string{spec}, "u", pw)
 			if code != c.want {
 				t.Fatalf("got %d (%v), want %d", code, err, c.want)
 			}
 			if err != nil {
 				mustNotLeak(t, err.Error(), pw)
-				if !strings.Contains(err.Error(), c.reason) || !strings.Contains(err.Error(), "pop3://"+addr) {
+				if !strings.Contains(err.Error(), c.reason) || !strings.Contains(err.Error(), spec) {
 					t.Errorf("reason %q: want %q and the server's name in it", err, c.reason)
 				}
 			}
@@ -338,65 +315,70 @@ func TestPOP3Dialogue(t *testing.T) {
 	}
 }
 
+func TestPOP3Dialogue(t *testing.T) {
+	const pw = "p4ss word"
+	runDialogues(t, pw, []dialogueCase{
+		{"accepted", "pop3://%s", []string{"S:+OK hi", "C:USER u", "S:+OK", "C:PASS " + pw, "S:+OK in"},
+			codeOK, "", []string{"USER u", "PASS " + pw, "QUIT"}},
+		{"refused at PASS", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [AUTH] Authentication failed."},
+			codeAuthFailed, "[AUTH] Authentication failed", nil},
+		{"refused at USER: no PASS sent", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:-ERR no such mailbox"},
+			codeAuthFailed, "no such mailbox", []string{"USER u", "QUIT"}},
+		{"IN-USE at PASS: the password was right", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [IN-USE] Mailbox locked"},
+			codeOK, "", nil},
+		{"IN-USE at USER proves nothing", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:-ERR [IN-USE] busy"},
+			codeAuthFailed, "IN-USE", nil},
+		{"SYS/TEMP: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [SYS/TEMP] Temporary authentication failure."},
+			codeLocalError, "SYS/TEMP", nil},
+		{"LOGIN-DELAY: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [LOGIN-DELAY] wait"},
+			codeLocalError, "LOGIN-DELAY", nil},
+		{"greeting -ERR: 451", "pop3://%s", []string{"S:-ERR too busy"}, codeLocalError, "too busy", []string{}},
+		{"nonsense greeting: 451", "pop3://%s", []string{"S:220 ftp.example.org FTP ready"}, codeLocalError, "nonsense", []string{}},
+		{"reply too long: 451", "pop3://%s", []string{"S:+OK " + strings.Repeat("x", 5000)}, codeLocalError, "longer than", []string{}},
+		{"nonsense after PASS: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:OK fine"},
+			codeLocalError, "nonsense", nil},
+		{"closed after USER: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "CLOSE"}, codeLocalError, "closed the connection", nil},
+		{"silent after USER: 451 at the timeout", "pop3://%s", []string{"S:+OK hi", "HANG"}, codeLocalError, "no reply to USER within", nil},
+		{"password echoed by the server stays out of the log", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR wrong password " + pw},
+			codeAuthFailed, "[password]", nil},
+		{"STLS refused: 451, nothing more sent", "pop3://%s?starttls", []string{"S:+OK hi", "C:STLS", "S:-ERR not now"},
+			codeLocalError, "not now", []string{"STLS"}},
+		{"data after the STLS reply: 451 before the handshake", "pop3://%s?starttls", []string{"S:+OK hi", "C:STLS", "S:+OK go\r\n+OK injected"},
+			codeLocalError, "before the TLS handshake", []string{"STLS"}},
+	})
+}
+
 func TestFTPDialogue(t *testing.T) {
 	const pw = "f7p word"
 	greeting := "S:220-Welcome\r\n220-to the test\r\n220 ready"
-	cases := []struct {
-		name   string
-		scheme string
-		script []string
-		want   int
-		reason string
-		sent   []string
-	}{
-		{"accepted after a multi-line greeting", "ftp", []string{greeting, "C:USER u", "S:331 Password?", "C:PASS " + pw, "S:230-Hi\r\n230 Logged in"},
+	runDialogues(t, pw, []dialogueCase{
+		{"accepted after a multi-line greeting", "ftp://%s", []string{greeting, "C:USER u", "S:331 Password?", "C:PASS " + pw, "S:230-Hi\r\n230 Logged in"},
 			codeOK, "", []string{"USER u", "PASS " + pw, "QUIT"}},
-		{"refused", "ftp", []string{greeting, "C:USER", "S:331 Password?", "C:PASS", "S:530 Login incorrect."},
+		{"refused", "ftp://%s", []string{greeting, "C:USER", "S:331 Password?", "C:PASS", "S:530 Login incorrect."},
 			codeAuthFailed, "530 Login incorrect", nil},
-		{"refused at USER: no PASS sent", "ftp", []string{greeting, "C:USER", "S:530 Permission denied."},
+		{"refused at USER: no PASS sent", "ftp://%s", []string{greeting, "C:USER", "S:530 Permission denied."},
 			codeAuthFailed, "Permission denied", []string{"USER u", "QUIT"}},
-		{"logged in without a password: 451", "ftp", []string{greeting, "C:USER", "S:230 Welcome"},
+		{"logged in without a password: 451", "ftp://%s", []string{greeting, "C:USER", "S:230 Welcome"},
 			codeLocalError, "without asking for a password", []string{"USER u", "QUIT"}},
-		{"ACCT wanted: 451", "ftp", []string{greeting, "C:USER", "S:331 ok", "C:PASS", "S:332 Need account"},
+		{"ACCT wanted: 451", "ftp://%s", []string{greeting, "C:USER", "S:331 ok", "C:PASS", "S:332 Need account"},
 			codeLocalError, "332", nil},
-		{"202 to PASS: 451", "ftp", []string{greeting, "C:USER", "S:331 ok", "C:PASS", "S:202 whatever"},
+		{"202 to PASS: 451", "ftp://%s", []string{greeting, "C:USER", "S:331 ok", "C:PASS", "S:202 whatever"},
 			codeLocalError, "202", nil},
-		{"421 to PASS: 451", "ftp", []string{greeting, "C:USER", "S:331 ok", "C:PASS", "S:421 Shutting down"},
+		{"421 to PASS: 451", "ftp://%s", []string{greeting, "C:USER", "S:331 ok", "C:PASS", "S:421 Shutting down"},
 			codeLocalError, "421", nil},
-		{"greeting 421: 451", "ftp", []string{"S:421 Too many users"}, codeLocalError, "Too many users", []string{}},
-		{"greeting 120: 451", "ftp", []string{"S:120 Ready in 5 minutes"}, codeLocalError, "120", []string{}},
-		{"nonsense greeting: 451", "ftp", []string{"S:+OK POP3 ready"}, codeLocalError, "nonsense", []string{}},
-		{"endless multi-line reply: 451", "ftp", []string{"S:" + strings.Repeat("220-more\r\n", 100)}, codeLocalError, "more than", []string{}},
-		{"silent after PASS: 451 at the timeout", "ftp", []string{greeting, "C:USER", "S:331 ok", "HANG"},
+		{"greeting 421: 451", "ftp://%s", []string{"S:421 Too many users"}, codeLocalError, "Too many users", []string{}},
+		{"greeting 120: 451", "ftp://%s", []string{"S:120 Ready in 5 minutes"}, codeLocalError, "120", []string{}},
+		{"nonsense greeting: 451", "ftp://%s", []string{"S:+OK POP3 ready"}, codeLocalError, "nonsense", []string{}},
+		{"endless multi-line reply: 451", "ftp://%s", []string{"S:" + strings.Repeat("220-more\r\n", 100)}, codeLocalError, "more than", []string{}},
+		{"silent after PASS: 451 at the timeout", "ftp://%s", []string{greeting, "C:USER", "S:331 ok", "HANG"},
 			codeLocalError, "no reply to PASS within", nil},
-		{"AUTH TLS refused: 451, nothing more sent", "ftps", []string{greeting, "C:AUTH TLS", "S:502 Command not implemented"},
+		{"AUTH TLS refused: 451, nothing more sent", "ftps://%s", []string{greeting, "C:AUTH TLS", "S:502 Command not implemented"},
 			codeLocalError, "AUTH TLS", []string{"AUTH TLS"}},
-		{"AUTH TLS refused with 530: 451 too", "ftps", []string{greeting, "C:AUTH TLS", "S:530 Please login with USER and PASS."},
+		{"AUTH TLS refused with 530: 451 too", "ftps://%s", []string{greeting, "C:AUTH TLS", "S:530 Please login with USER and PASS."},
 			codeLocalError, "AUTH TLS", []string{"AUTH TLS"}},
-		{"data after 234: 451 before the handshake", "ftps", []string{greeting, "C:AUTH TLS", "S:234 go\r\n230 injected"},
+		{"data after 234: 451 before the handshake", "ftps://%s", []string{greeting, "C:AUTH TLS", "S:234 go\r\n230 injected"},
 			codeLocalError, "before the TLS handshake", []string{"AUTH TLS"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			addr, got := scriptedServer(t, c.script...)
-			o := authOptions{timeout: 300 * time.Millisecond}
-			code, _, err := checkAuth(t, o, []string{c.scheme + "://" + addr}, "u", pw)
-			if code != c.want {
-				t.Fatalf("got %d (%v), want %d", code, err, c.want)
-			}
-			if err != nil {
-				mustNotLeak(t, err.Error(), pw)
-				if !strings.Contains(err.Error(), c.reason) {
-					t.Errorf("reason %q: want %q in it", err, c.reason)
-				}
-			}
-			if c.sent != nil {
-				if lines := got(); strings.Join(lines, "|") != strings.Join(c.sent, "|") {
-					t.Errorf("server got %q, want %q", lines, c.sent)
-				}
-			}
-		})
-	}
+	})
 }
 
 // Names and passwords that would break a line protocol are refused before
