@@ -4,6 +4,7 @@ package main
 // and what the client and the log see.
 
 import (
+	"bufio"
 	"bytes"
 	"os/exec"
 	"strings"
@@ -24,30 +25,16 @@ func mppSession(t *testing.T, bin string, args []string, user, pw string) (strin
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
-	defer stdin.Close()
-	out := make([]byte, 0, 1024)
+	r := bufio.NewReader(stdout)
 	readLine := func() string {
-		var line []byte
-		b := make([]byte, 1)
-		for {
-			if n, err := stdout.Read(b); n == 0 || err != nil {
-				return string(line)
-			}
-			if b[0] == '\n' {
-				out = append(out, line...)
-				return strings.TrimRight(string(line), "\r")
-			}
-			line = append(line, b[0])
-		}
+		line, _ := r.ReadString('\n')
+		return strings.TrimRight(line, "\r\n")
 	}
-	if g := readLine(); !strings.HasPrefix(g, "220 ") {
-		t.Fatalf("greeting %q; log:\n%s", g, stderr.String())
-	}
+	// The whole dialogue first: an mppd that has gone answers "" to the
+	// rest, and its log is read only once it has exited.
+	greeting := readLine()
 	stdin.Write([]byte("USER " + user + "\r\n"))
-	if r := readLine(); !strings.HasPrefix(r, "250 ") {
-		t.Fatalf("USER: %q", r)
-	}
+	userReply := readLine()
 	stdin.Write([]byte("PASS " + pw + "\r\n"))
 	start := time.Now()
 	reply := readLine()
@@ -56,6 +43,12 @@ func mppSession(t *testing.T, bin string, args []string, user, pw string) (strin
 	readLine()
 	stdin.Close()
 	cmd.Wait()
+	if !strings.HasPrefix(greeting, "220 ") {
+		t.Fatalf("greeting %q; log:\n%s", greeting, stderr.String())
+	}
+	if !strings.HasPrefix(userReply, "250 ") {
+		t.Fatalf("USER: %q", userReply)
+	}
 	return reply, stderr.String(), took
 }
 
