@@ -8,26 +8,15 @@ package main
 import (
 	"context"
 	"testing"
-	"time"
 )
 
 func benchAuth(b *testing.B, o authOptions, spec, user, pw string, want int) {
 	b.Helper()
-	if o.connectTimeout == 0 {
-		o.connectTimeout, o.timeout = 5*time.Second, 10*time.Second
-	}
-	c, err := newAuthChain([]string{spec}, o)
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := testChain(b, o, spec)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		err := c.Authenticate(context.Background(), user, pw)
-		got := codeOK
-		if err != nil {
-			got = asReplyError(err).code
-		}
-		if got != want {
+		if got := replyCode(err); got != want {
 			b.Fatalf("got %d (%v), want %d", got, err, want)
 		}
 	}

@@ -126,11 +126,7 @@ func TestAuthChainOrder(t *testing.T) {
 				chain.backends = append(chain.backends, authBackend{name: "b" + string(rune('1'+i)), auth: b})
 			}
 			err := chain.Authenticate(context.Background(), "u", "p")
-			got := codeOK
-			if err != nil {
-				got = asReplyError(err).code
-			}
-			if got != c.want {
+			if got := replyCode(err); got != c.want {
 				t.Errorf("got %d (%v), want %d", got, err, c.want)
 			}
 			for i, b := range c.backends {

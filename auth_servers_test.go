@@ -276,9 +276,9 @@ func addSystemUser(t testing.TB, pw string) string {
 	return name
 }
 
-// checkAuth runs one check with a fresh chain of the given specs and
-// returns the reply code it becomes (250 for nil), the time, and the error.
-func checkAuth(t testing.TB, o authOptions, specs []string, user, pw string) (int, time.Duration, error) {
+// testChain builds a chain of specs with the tests' timeouts (5s to
+// connect, 10s in all) where o leaves them zero.
+func testChain(t testing.TB, o authOptions, specs ...string) *authChain {
 	t.Helper()
 	if o.connectTimeout == 0 {
 		o.connectTimeout = 5 * time.Second
@@ -290,13 +290,25 @@ func checkAuth(t testing.TB, o authOptions, specs []string, user, pw string) (in
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	err = c.Authenticate(context.Background(), user, pw)
-	took := time.Since(start)
+	return c
+}
+
+// replyCode is the reply a check's result becomes: 250 for nil.
+func replyCode(err error) int {
 	if err == nil {
-		return codeOK, took, nil
+		return codeOK
 	}
-	return asReplyError(err).code, took, err
+	return asReplyError(err).code
+}
+
+// checkAuth runs one check with a fresh chain of the given specs and
+// returns the reply code it becomes, the time, and the error.
+func checkAuth(t testing.TB, o authOptions, specs []string, user, pw string) (int, time.Duration, error) {
+	t.Helper()
+	c := testChain(t, o, specs...)
+	start := time.Now()
+	err := c.Authenticate(context.Background(), user, pw)
+	return replyCode(err), time.Since(start), err
 }
 
 // mustNotLeak fails if the password appears in s (a log line, an error).
