@@ -46,13 +46,6 @@ func shippedPAMService(t testing.TB) string {
 	return installPAMService(t, string(content))
 }
 
-func runPAMCmd(t testing.TB, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %v: %v %s", name, args, err, out)
-	}
-}
-
 func TestAuthPAM(t *testing.T) {
 	const pw = "pam Secret-3"
 	user := addSystemUser(t, pw)
@@ -77,7 +70,7 @@ func TestAuthPAM(t *testing.T) {
 	})
 	t.Run("password must be changed", func(t *testing.T) {
 		u := addSystemUser(t, pw)
-		runPAMCmd(t, "chage", "-d", "0", u)
+		runCmd(t, "", "chage", "-d", "0", u)
 		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 		if !strings.Contains(err.Error(), "account") {
@@ -86,7 +79,7 @@ func TestAuthPAM(t *testing.T) {
 	})
 	t.Run("account expired", func(t *testing.T) {
 		u := addSystemUser(t, pw)
-		runPAMCmd(t, "chage", "-E", "1", u)
+		runCmd(t, "", "chage", "-E", "1", u)
 		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 		if !strings.Contains(err.Error(), "account") {
@@ -95,7 +88,7 @@ func TestAuthPAM(t *testing.T) {
 	})
 	t.Run("account locked", func(t *testing.T) {
 		u := addSystemUser(t, pw)
-		runPAMCmd(t, "usermod", "-L", u)
+		runCmd(t, "", "usermod", "-L", u)
 		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 	})
