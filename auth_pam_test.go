@@ -8,8 +8,6 @@ package main
 // hang, or talk.
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -26,9 +24,7 @@ import (
 func installPAMService(t testing.TB, content string) string {
 	t.Helper()
 	needRoot(t)
-	var b [6]byte
-	rand.Read(b[:])
-	name := "mppd-test-" + hex.EncodeToString(b[:])
+	name := "mppd-test-" + randomHex(6)
 	path := filepath.Join("/etc/pam.d", name)
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)

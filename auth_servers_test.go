@@ -6,8 +6,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -261,18 +259,10 @@ func addSystemUser(t testing.TB, pw string) string {
 	t.Helper()
 	needRoot(t)
 	needProgram(t, "useradd")
-	var b [6]byte
-	rand.Read(b[:])
-	name := "mppdt" + hex.EncodeToString(b[:])
-	if out, err := exec.Command("useradd", "-m", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v %s", err, out)
-	}
+	name := "mppdt" + randomHex(6)
+	runCmd(t, "", "useradd", "-m", "-s", "/bin/sh", name)
 	t.Cleanup(func() { exec.Command("userdel", "-r", "-f", name).Run() })
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(name + ":" + pw + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chpasswd: %v %s", err, out)
-	}
+	runCmd(t, name+":"+pw+"\n", "chpasswd")
 	return name
 }
 
