@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -135,5 +136,18 @@ func TestPasswordeval(t *testing.T) {
 	var ce *configError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "keyring locked") {
 		t.Errorf("failing command: got %v", err)
+	}
+}
+
+// TestPasswordevalBounded: a command that prints without end costs mpp at
+// most maxPassword bytes of its output, and 512 of its errors.
+func TestPasswordevalBounded(t *testing.T) {
+	pw, err := evalPassword("head -c 10000000 /dev/zero | tr '\\0' x")
+	if err != nil || len(pw) > maxPassword || strings.Trim(pw, "x") != "" {
+		t.Errorf("got %d bytes, %v; want at most %d x's", len(pw), err, maxPassword)
+	}
+	_, err = evalPassword("head -c 10000000 /dev/zero | tr '\\0' x >&2; exit 1")
+	if err == nil || len(err.Error()) > 600 {
+		t.Errorf("error of %d bytes, want at most 600", len(fmt.Sprint(err)))
 	}
 }

@@ -112,15 +112,20 @@ func promptPassword(prompt string) (string, error) {
 	return pw, nil
 }
 
-// limited keeps the first max bytes written to it.
+// limited keeps the first max bytes written to it. The buffer is a field,
+// not embedded: an embedded bytes.Buffer would lend it ReadFrom, and the
+// io.Copy that os/exec runs for the command's output would then fill it
+// past max without calling Write.
 type limited struct {
-	bytes.Buffer
+	buf bytes.Buffer
 	max int
 }
 
 func (l *limited) Write(p []byte) (int, error) {
-	if room := l.max - l.Len(); room > 0 {
-		l.Buffer.Write(p[:min(len(p), room)])
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
 	}
 	return len(p), nil
 }
+
+func (l *limited) String() string { return l.buf.String() }
