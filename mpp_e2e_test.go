@@ -64,12 +64,11 @@ func tlsMppd(t *testing.T, sendmailBody string, extra ...string) (addr, dir, caF
 }
 
 // mppConfig writes a config file for mpp (to pass with -C) and a password
-// file its passwordeval reads.
+// file its passwordeval reads. With no password there is no passwordeval:
+// mpp has to ask on the terminal.
 func mppConfig(t *testing.T, addr, caFile, password string, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	pwFile := filepath.Join(dir, "pw")
-	os.WriteFile(pwFile, []byte(password+"\n"), 0o600)
 	host, port, _ := net.SplitHostPort(addr)
 	lines := []string{
 		"# made by " + t.Name(),
@@ -78,8 +77,12 @@ func mppConfig(t *testing.T, addr, caFile, password string, extra ...string) str
 		"tls on",
 		"tls_trust_file " + caFile,
 		"user alice",
-		fmt.Sprintf("passwordeval \"cat %s\"", pwFile),
 		"timeout 10s",
+	}
+	if password != "" {
+		pwFile := filepath.Join(dir, "pw")
+		os.WriteFile(pwFile, []byte(password+"\n"), 0o600)
+		lines = append(lines, fmt.Sprintf("passwordeval \"cat %s\"", pwFile))
 	}
 	p := filepath.Join(dir, "config")
 	os.WriteFile(p, []byte(strings.Join(append(lines, extra...), "\n")+"\n"), 0o644)
@@ -319,16 +322,7 @@ func TestMppRequireTLS(t *testing.T) {
 func TestMppPrompt(t *testing.T) {
 	script := needProgram(t, "script")
 	addr, dir, ca := tlsMppd(t, "")
-	conf := mppConfig(t, addr, ca, "")
-	// Drop the passwordeval line: the prompt is the only way left.
-	b, _ := os.ReadFile(conf)
-	var kept []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(l, "passwordeval") {
-			kept = append(kept, l)
-		}
-	}
-	os.WriteFile(conf, []byte(strings.Join(kept, "\n")), 0o644)
+	conf := mppConfig(t, addr, ca, "") // no passwordeval: the prompt is the only way left
 	msgFile := filepath.Join(t.TempDir(), "msg")
 	os.WriteFile(msgFile, []byte("To: bob\n\nfrom the prompt test\n"), 0o644)
 
@@ -373,8 +367,6 @@ func TestMppPrompt(t *testing.T) {
 // (EX_CONFIG), not a hang.
 func TestMppNoTerminal(t *testing.T) {
 	conf := mppConfig(t, "127.0.0.1:1", "", "")
-	b, _ := os.ReadFile(conf)
-	os.WriteFile(conf, []byte(strings.ReplaceAll(string(b), "passwordeval", "#")), 0o644)
 	cmd := exec.Command(mppBinary(t), "-C", conf, "-t")
 	cmd.Stdin = strings.NewReader("To: bob\n\nx\n")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // no controlling terminal
