@@ -1,16 +1,11 @@
 package main
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
-// usageError is a command line mpp cannot run: exit 64 (EX_USAGE).
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+// usagef is a command line mpp cannot run: exit 64 (EX_USAGE).
+func usagef(format string, a ...any) error {
+	return fail(exUsage, format+" (mpp --help for usage)", a...)
+}
 
 // options is what the command line asks for.
 type options struct {

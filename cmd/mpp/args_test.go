@@ -85,12 +85,21 @@ func TestParseArgsRefused(t *testing.T) {
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			_, err := parseArgs(tc.args)
-			var ue *usageError
-			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+			if exitStatus(err) != exUsage || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want a usage error saying %q", err, tc.want)
 			}
 		})
 	}
+}
+
+// exitStatus is the status mpp exits with for err; -1 if err is not an
+// *exitError (mpp would report a bug).
+func exitStatus(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return -1
 }
 
 // TestHelpAndVersion: --help and --version print on stdout and exit 0,

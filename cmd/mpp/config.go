@@ -15,12 +15,8 @@ import (
 	"github.com/mppd/mppd/internal/mpp"
 )
 
-// configError is a configuration mpp cannot work with: exit 78 (EX_CONFIG).
-type configError struct{ msg string }
-
-func (e *configError) Error() string { return e.msg }
-
-func configErrorf(format string, a ...any) error { return &configError{fmt.Sprintf(format, a...)} }
+// configErrorf is a configuration mpp cannot work with: exit 78 (EX_CONFIG).
+func configErrorf(format string, a ...any) error { return fail(exConfig, format, a...) }
 
 // systemConfig is read first, then the user's file, then the command line:
 // each overrides what came before, key by key (as msmtp reads its system

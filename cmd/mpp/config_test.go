@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -107,8 +106,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = loadConfig(o, []string{f})
-		var ce *configError
-		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
+		if exitStatus(err) != exConfig || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q %q: got %v, want a config error saying %q", tc.file, tc.args, err, tc.want)
 		}
 	}
@@ -133,8 +131,7 @@ func TestPasswordeval(t *testing.T) {
 		}
 	}
 	_, err := evalPassword("echo 'keyring locked' >&2; exit 3")
-	var ce *configError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "keyring locked") {
+	if exitStatus(err) != exConfig || !strings.Contains(err.Error(), "keyring locked") {
 		t.Errorf("failing command: got %v", err)
 	}
 }

@@ -40,7 +40,9 @@ const (
 	exConfig      = 78 // EX_CONFIG: no server, bad config file, no password
 )
 
-// exitError carries the exit status and the one line said on stderr.
+// exitError carries the exit status and the one line said on stderr. Every
+// failure mpp foresees is one (usagef, dataErrorf and configErrorf make the
+// commonest); any other error is a bug, EX_SOFTWARE.
 type exitError struct {
 	code int
 	msg  string
@@ -90,26 +92,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (status int) 
 	if err == nil {
 		return exOK
 	}
-	code, msg := exSoftware, err.Error()
-	var (
-		ee *exitError
-		ue *usageError
-		ce *configError
-		de *dataError
-	)
-	switch {
-	case errors.As(err, &ee):
+	code := exSoftware
+	var ee *exitError
+	if errors.As(err, &ee) {
 		code = ee.code
-	case errors.As(err, &ue):
-		code = exUsage
-		msg += " (mpp --help for usage)"
-	case errors.As(err, &ce):
-		code = exConfig
-	case errors.As(err, &de):
-		code = exDataErr
-		msg = "bad message: " + msg
 	}
-	fmt.Fprintf(stderr, "mpp: %s\n", oneLine(msg))
+	fmt.Fprintf(stderr, "mpp: %s\n", oneLine(err.Error()))
 	return code
 }
 
@@ -142,9 +130,9 @@ func post(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	msg, err := readMessage(in)
 	if err != nil {
-		var de *dataError
-		if errors.As(err, &de) {
-			return err
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err // the message is wrong, not its reading
 		}
 		return fail(exIOErr, "reading the message: %v", err)
 	}
@@ -270,9 +258,9 @@ func dial(cfg *config, trace func(string)) (*mpp.Client, error) {
 // TLS: a configuration to fix) or a refusal such as mppd's "451 Too many
 // sessions", sent before any handshake (temporary).
 func tlsFailed(addr string, err error) error {
-	var ce *configError
-	if errors.As(err, &ce) {
-		return err
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err // the trust file
 	}
 	var rhe tls.RecordHeaderError
 	if errors.As(err, &rhe) {
@@ -307,11 +295,11 @@ func startTLS(conn net.Conn, cfg *config) (*tls.Conn, error) {
 	if cfg.trustFile != "" {
 		pem, err := os.ReadFile(cfg.trustFile)
 		if err != nil {
-			return nil, &configError{"tls_trust_file: " + err.Error()}
+			return nil, configErrorf("tls_trust_file: %v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &configError{"tls_trust_file " + cfg.trustFile + ": no PEM certificate in it"}
+			return nil, configErrorf("tls_trust_file %s: no PEM certificate in it", cfg.trustFile)
 		}
 		tc.RootCAs = pool
 	}

@@ -10,12 +10,8 @@ import (
 	"strings"
 )
 
-// dataError is a message mpp will not send: exit 65 (EX_DATAERR).
-type dataError struct{ msg string }
-
-func (e *dataError) Error() string { return e.msg }
-
-func dataErrorf(format string, a ...any) error { return &dataError{fmt.Sprintf(format, a...)} }
+// dataErrorf is a message mpp will not send: exit 65 (EX_DATAERR).
+func dataErrorf(format string, a ...any) error { return fail(exDataErr, "bad message: "+format, a...) }
 
 // maxHeader bounds the header block, which is held in memory to be checked
 // before anything is sent. Postfix's header_size_limit is 100 KiB; ten times

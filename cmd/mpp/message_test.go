@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"reflect"
 	"strings"
@@ -113,9 +112,11 @@ func TestPrepareRefused(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := prepared(tc.in, tc.args...)
-			var ue *usageError
-			var de *dataError
-			if tc.usage && !errors.As(err, &ue) || !tc.usage && !errors.As(err, &de) {
+			want := exDataErr
+			if tc.usage {
+				want = exUsage
+			}
+			if exitStatus(err) != want {
 				t.Fatalf("got %v (%T), want a usage=%v error", err, err, tc.usage)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
@@ -188,9 +189,7 @@ func FuzzPrepare(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in, rcpt string) {
 		out, err := prepared(in, "-t", "--", rcpt)
 		if err != nil {
-			var ue *usageError
-			var de *dataError
-			if !errors.As(err, &ue) && !errors.As(err, &de) {
+			if s := exitStatus(err); s != exUsage && s != exDataErr {
 				t.Fatalf("%q: unexpected error %T %v", in, err, err)
 			}
 			return
