@@ -181,6 +181,26 @@ func TestMppVerbose(t *testing.T) {
 	}
 }
 
+// TestMppVerboseControlChars: with -v, a server's replies reach the
+// terminal with their control characters made harmless, as its reply in
+// the error line does: no escape sequence (ESC, C1's CSI, BEL, a bare CR
+// that overwrites the line) from a hostile server.
+func TestMppVerboseControlChars(t *testing.T) {
+	conf := mppConfig(t, fakeServer(t, "220 \x1b]0;owned\x07 hi\r\n", "530 \x1b[2J\u009b1m\rno\r\n"), "", fixturePassword, "tls off")
+	code, stderr := runMpp(t, strings.NewReader("To: bob\n\nx\n"), "-C", conf, "-t", "-v")
+	if code != 76 {
+		t.Errorf("exit %d, want 76: %q", code, stderr)
+	}
+	if strings.ContainsAny(stderr, "\x1b\x07\r\u009b") {
+		t.Errorf("control characters on stderr: %q", stderr)
+	}
+	for _, want := range []string{"<-  220 ?]0;owned? hi\n", "<-  530 ?[2J?1m no\n", "unexpected reply 530 ?[2J?1m no\n"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
 // fakeServer answers one connection with canned replies: replies[i] after
 // the i-th line it reads (the first before reading anything). "" closes the
 // connection instead.

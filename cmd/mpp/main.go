@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/mppd/mppd/internal/mpp"
 )
@@ -116,7 +117,9 @@ func post(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	var trace func(string)
 	if o.verbose {
-		trace = func(s string) { fmt.Fprintln(stderr, s) }
+		// The server's replies are shown as oneLine shows errors: its
+		// text must not reach the terminal as control sequences.
+		trace = func(s string) { fmt.Fprintln(stderr, oneLine(s)) }
 		for _, ig := range o.ignored {
 			trace("=== ignored: " + ig)
 		}
@@ -400,15 +403,15 @@ func unwrapOp(err error) error {
 	return err
 }
 
-// oneLine makes a message fit one line of a terminal: line ends and other
-// control characters (a server's reply text could carry escape sequences)
-// become spaces and "?".
+// oneLine makes a message fit one line of a terminal: line ends become
+// spaces, other control characters "?" (a server's reply text could carry
+// escape sequences, C1's CSI among them), bytes that are not UTF-8 U+FFFD.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\r' || r == '\n' || r == '\t':
 			return ' '
-		case r < 32 || r == 127:
+		case unicode.IsControl(r):
 			return '?'
 		}
 		return r
