@@ -3,8 +3,10 @@
 // of a session.
 package mpp
 
-// Reply codes, RFC 1204 §2.4. These ten are the only codes the protocol has:
-// mppd sends no others, and mpp treats any other as a protocol error.
+// Reply codes, RFC 1204 §2.4. These ten are the only codes the protocol has,
+// and mppd sends no others. mpp judges a reply by the step it answers (check
+// in cmd/mpp), so another code is not always a protocol error there: a 5xx
+// to the greeting or to the text is a refusal whatever its number.
 const (
 	CodeReady        = 220 // greeting
 	CodeClosing      = 221 // reply to QUIT
