@@ -6,7 +6,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -127,11 +126,7 @@ func post(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 
 	// The message first: a bad one is refused before a password is asked
 	// for or a server is bothered.
-	in := bufio.NewReaderSize(stdin, 64<<10)
-	if !o.ignoreDots {
-		in = bufio.NewReaderSize(&stopAtDot{r: in}, 64<<10)
-	}
-	msg, err := readMessage(in)
+	msg, err := readMessage(messageInput(stdin, o.ignoreDots))
 	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {

@@ -33,6 +33,16 @@ type message struct {
 	recipients []string  // addresses in To:, Cc:, Bcc: (and Resent-*)
 }
 
+// messageInput is standard input as readMessage reads it: ended by a line
+// holding only "." unless ignoreDots (-i). Its buffer bounds a header line.
+func messageInput(stdin io.Reader, ignoreDots bool) *bufio.Reader {
+	in := bufio.NewReaderSize(stdin, 64<<10)
+	if !ignoreDots {
+		in = bufio.NewReaderSize(&stopAtDot{r: in}, 64<<10)
+	}
+	return in
+}
+
 // readMessage reads the header block of an RFC 5322 message from r. The
 // header ends at an empty line, or at the first line that is not a header
 // field (which then begins the body, as Postfix's cleanup treats it). A

@@ -15,11 +15,7 @@ func prepared(in string, args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r := bufio.NewReaderSize(strings.NewReader(in), 64<<10)
-	if !o.ignoreDots {
-		r = bufio.NewReaderSize(&stopAtDot{r: r}, 64<<10)
-	}
-	m, err := readMessage(r)
+	m, err := readMessage(messageInput(strings.NewReader(in), o.ignoreDots))
 	if err != nil {
 		return "", err
 	}
