@@ -173,6 +173,18 @@ func postWith(t *testing.T, conn net.Conn, password, text string) {
 	}
 }
 
+// servedSerial is the serial number of the certificate the TLS server at
+// addr presents to a client that trusts ca and asks for mpp.test.
+func servedSerial(t *testing.T, addr string, ca *testCA) int64 {
+	t.Helper()
+	conn, err := dialTLS(addr, &tls.Config{RootCAs: ca.pool, ServerName: "mpp.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
+}
+
 // waitLog waits for a log entry containing what, and returns it with its
 // fields.
 func waitLog(t *testing.T, logs *test.Hook, what string) string {
@@ -289,20 +301,11 @@ func TestTLSHandshakeTimeout(t *testing.T) {
 // line) until it is fixed.
 func TestTLSCertificateReread(t *testing.T) {
 	_, _, logs, ca, certFile, keyFile, addr := tlsFixture(t, nil)
-	serial := func() int64 {
-		t.Helper()
-		conn, err := dialTLS(addr, &tls.Config{RootCAs: ca.pool, ServerName: "mpp.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
-	}
-	if s := serial(); s != 100 {
+	if s := servedSerial(t, addr, ca); s != 100 {
 		t.Fatalf("serial %d, want 100", s)
 	}
 	ca.issue(t, certFile, keyFile, 101, "mpp.test", "127.0.0.1")
-	if s := serial(); s != 101 {
+	if s := servedSerial(t, addr, ca); s != 101 {
 		t.Fatalf("after renewal: serial %d, want 101", s)
 	}
 	os.WriteFile(certFile, []byte("not a certificate"), 0o600)
@@ -313,7 +316,7 @@ func TestTLSCertificateReread(t *testing.T) {
 	}
 	waitLog(t, logs, "cannot load the TLS certificate")
 	ca.issue(t, certFile, keyFile, 102, "mpp.test", "127.0.0.1")
-	if s := serial(); s != 102 {
+	if s := servedSerial(t, addr, ca); s != 102 {
 		t.Fatalf("after repair: serial %d, want 102", s)
 	}
 }

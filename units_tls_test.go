@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"crypto/tls"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,20 +156,11 @@ func TestTLSUnitUnderSocketActivate(t *testing.T) {
 		t.Errorf("delivered %q", msgs)
 	}
 
-	serial := func() int64 {
-		t.Helper()
-		c, err := dialTLS(addr, &tls.Config{RootCAs: ca.pool, ServerName: "mpp.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
-	}
-	if s := serial(); s != 40 {
+	if s := servedSerial(t, addr, ca); s != 40 {
 		t.Errorf("serial %d, want 40", s)
 	}
 	ca.issue(t, filepath.Join(creds, "tls-cert"), filepath.Join(creds, "tls-key"), 41, "mpp.test", "127.0.0.1")
-	if s := serial(); s != 41 {
+	if s := servedSerial(t, addr, ca); s != 41 {
 		t.Errorf("after renewal: serial %d, want 41", s)
 	}
 }
