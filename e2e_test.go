@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -283,21 +284,36 @@ func dialRetry(t testing.TB, addr string) net.Conn {
 
 // startLauncher runs a long-lived launcher (systemd-socket-activate, mppd
 // -listen) with its stderr kept, and stops it when the test ends.
-func startLauncher(t testing.TB, name string, args ...string) *strings.Builder {
+func startLauncher(t testing.TB, name string, args ...string) *launcherLog {
 	t.Helper()
-	var stderr strings.Builder
+	stderr := &launcherLog{}
 	cmd := exec.Command(name, args...)
-	cmd.Stderr = &syncWriter{b: &stderr}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); waitExit(t, cmd) })
-	return &stderr
+	return stderr
 }
 
-type syncWriter struct{ b *strings.Builder }
+// launcherLog is what a launcher writes to stderr, read by the test while
+// the launcher may still be writing.
+type launcherLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
 
-func (w *syncWriter) Write(p []byte) (int, error) { return w.b.Write(p) }
+func (l *launcherLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *launcherLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 func TestSystemdSocketActivate(t *testing.T) {
 	ssa := needProgram(t, "systemd-socket-activate")

@@ -64,7 +64,7 @@ func writeOwned(t *testing.T, u *user.User, path, text string, mode os.FileMode)
 // realMppd starts the built mppd with its defaults for passwords and
 // delivery (/etc/shadow, /usr/sbin/sendmail -t -oi: the real Postfix) on a
 // loopback port, with TLS and a certificate from a CA made for the test.
-func realMppd(t *testing.T) (addr string, ca *testCA, logs *strings.Builder) {
+func realMppd(t *testing.T) (addr string, ca *testCA, logs *launcherLog) {
 	t.Helper()
 	needRoot(t)
 	needProgram(t, "/usr/sbin/postfix")

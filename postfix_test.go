@@ -179,7 +179,7 @@ func mailDomain(t testing.TB) string {
 // mppd.socket with Accept=yes starts it, and returns its address and its
 // log (stderr). wrapper, if any, goes before mppd on the command line
 // (setpriv).
-func startMppdSocket(t testing.TB, wrapper []string, flags ...string) (string, *strings.Builder) {
+func startMppdSocket(t testing.TB, wrapper []string, flags ...string) (string, *launcherLog) {
 	t.Helper()
 	ssa := needProgram(t, "systemd-socket-activate")
 	addr := freePort(t)
@@ -386,7 +386,7 @@ func (p *privilegeTest) mppd(groups, spool string) []string {
 // has already delivered one to bob: the reply is a 451 at once (postdrop
 // itself would retry for ever), the log says what to fix, and bob's
 // mailbox still holds that one message.
-func (p *privilegeTest) refusedAtOnce(t *testing.T, addr string, log *strings.Builder, fix ...string) {
+func (p *privilegeTest) refusedAtOnce(t *testing.T, addr string, log *launcherLog, fix ...string) {
 	t.Helper()
 	began := time.Now()
 	postOne(t, addr, p.alice, "To: "+p.to+"\r\nSubject: refused\r\n\r\nbody\r\n.\r\n", "451")
@@ -411,7 +411,7 @@ func (p *privilegeTest) refusedAtOnce(t *testing.T, addr string, log *strings.Bu
 func TestPrivileges(t *testing.T) {
 	p := newPrivilegeTest(t)
 	ssa := needProgram(t, "systemd-socket-activate")
-	start := func(groups string) (string, *strings.Builder) {
+	start := func(groups string) (string, *launcherLog) {
 		addr := freePort(t)
 		log := startLauncher(t, ssa, append([]string{"-l", addr, "--accept", "--"}, p.mppd(groups, "/tmp")...)...)
 		return addr, log
@@ -480,7 +480,7 @@ func TestPrivilegesReadOnlySystem(t *testing.T) {
 	}
 	runCmd(t, "", "chown", p.runAs+":", spool)
 
-	start := func(maildrop string) (string, *strings.Builder) {
+	start := func(maildrop string) (string, *launcherLog) {
 		addr := freePort(t)
 		log := startLauncher(t, ssa, append([]string{"-l", addr, "--accept", "--", unshare, "--mount", wrapper, spool, maildrop},
 			p.mppd("shadow,postdrop", spool)...)...)
