@@ -128,7 +128,7 @@ func (t *transport) handshake(cfg *Config, c Conn, peer string) (*tls.Conn, erro
 	case errors.As(err, &rhe) && rhe.Conn != nil:
 		log.WithError(err).Warn("TLS handshake failed: the client sent plain text")
 		rhe.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-		io.WriteString(rhe.Conn, fmt.Sprintf("%03d This port speaks MPP over TLS only, closing connection\r\n", codeLocalError))
+		writeReply(rhe.Conn, codeLocalError, "This port speaks MPP over TLS only, closing connection")
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		log.Info("TLS handshake failed: the client closed the connection")
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
