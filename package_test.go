@@ -505,7 +505,7 @@ func pkgStartSocketActivate(t *testing.T, over pkgUnitSandbox, extraArgs []strin
 	unit := pkgParseUnit(t, pkgUnitPath)
 	exe := strings.Fields(unit.get("ExecStart"))
 	if len(exe) == 0 || exe[0] != pkgMppdPath {
-		t.Fatalf("ExecStart=%q does not pkgRun %s", unit.get("ExecStart"), pkgMppdPath)
+		t.Fatalf("ExecStart=%q does not run %s", unit.get("ExecStart"), pkgMppdPath)
 	}
 	// Helpers outside /tmp, which the sandbox hides.
 	dir, err := os.MkdirTemp("/run", "mppd-pkgtest-")
@@ -532,7 +532,7 @@ func pkgStartSocketActivate(t *testing.T, over pkgUnitSandbox, extraArgs []strin
 		sh.WriteString("mount -t tmpfs -o mode=1777 tmpfs /tmp\nmount -t tmpfs -o mode=1777 tmpfs /var/tmp\n")
 	}
 	if unit.yes("ProtectHome") {
-		sh.WriteString("for d in /home /root /pkgRun/user; do [ -d $d ] && mount -t tmpfs -o mode=0 tmpfs $d; done; true\n")
+		sh.WriteString("for d in /home /root /run/user; do [ -d $d ] && mount -t tmpfs -o mode=0 tmpfs $d; done; true\n")
 	}
 	for _, p := range strings.Fields(strings.Join(unit.all("ReadWritePaths"), " ")) {
 		optional := strings.HasPrefix(p, "-")
