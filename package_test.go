@@ -167,18 +167,22 @@ func TestPackage(t *testing.T) {
 		pkgPostAndFind(t, addr, u, "inetd")
 	})
 	t.Run("systemd-socket-activate", func(t *testing.T) {
-		addr := pkgStartSocketActivate(t, pkgUnitSandbox{}, nil)
-		pkgPostAndFind(t, addr, u, "socket-activate")
-	})
-	t.Run("systemd-socket-activate-without-postdrop-fails", func(t *testing.T) {
-		// The control: take away group postdrop and the same sandbox cannot
-		// deliver (postdrop's setgid bit is void under no_new_privs): the
-		// test above passes because of the groups, not in spite of them.
-		addr := pkgStartSocketActivate(t, pkgUnitSandbox{groups: "mppd,shadow"}, []string{"-delivery-timeout", "5s"})
-		tr := pkgMppSession(t, addr, u, "no-postdrop")
-		if !strings.Contains(tr, "451 ") {
-			t.Fatalf("delivery without group postdrop did not fail:\n%s", tr)
-		}
+		sandbox := pkgNewUnitSandbox(t)
+		t.Run("delivers", func(t *testing.T) {
+			addr := sandbox.start(t, "", nil)
+			pkgPostAndFind(t, addr, u, "socket-activate")
+		})
+		t.Run("without-postdrop-fails", func(t *testing.T) {
+			// The control: take away group postdrop and the same sandbox
+			// cannot deliver (postdrop's setgid bit is void under
+			// no_new_privs): the test above passes because of the groups,
+			// not in spite of them.
+			addr := sandbox.start(t, "mppd,shadow", []string{"-delivery-timeout", "5s"})
+			tr := pkgMppSession(t, addr, u, "no-postdrop")
+			if !strings.Contains(tr, "451 ") {
+				t.Fatalf("delivery without group postdrop did not fail:\n%s", tr)
+			}
+		})
 	})
 	t.Run("fail2ban", func(t *testing.T) { pkgTestFail2ban(t, u) })
 
@@ -479,19 +483,14 @@ func pkgStartInetd(t *testing.T, line string) string {
 	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
-// pkgUnitSandbox overrides what pkgStartSocketActivate takes from the unit.
-type pkgUnitSandbox struct {
-	groups string // setpriv --groups instead of the user's groups (--init-groups)
-}
-
-// pkgStartSocketActivate runs the unit's ExecStart= under
+// pkgUnitSandbox runs the unit's ExecStart= under
 // systemd-socket-activate --accept, as mppd.socket would, inside the unit's
 // sandbox as far as it can be had without systemd as PID 1:
 //   - User=, Group=, the user's supplementary groups, NoNewPrivileges=,
 //     CapabilityBoundingSet= and AmbientCapabilities= empty: setpriv;
 //   - ProtectSystem=strict with ReadWritePaths=, PrivateTmp=, ProtectHome=:
 //     a mount namespace (unshare -m) with everything remounted read-only but
-//     those paths, and empty tmpfs on /tmp, /var/tmp, /home, /root;
+//     those paths, and empty tmpfs on /tmp, /var/tmp, /home, /root, /run/user;
 //   - SystemCallFilter=, SystemCallErrorNumber=, SystemCallArchitectures=,
 //     RestrictAddressFamilies=, MemoryDenyWriteExecute=, UMask=:
 //     packaging/unitseccomp.
@@ -500,12 +499,27 @@ type pkgUnitSandbox struct {
 // ProtectControlGroups=, ProtectClock=, ProtectHostname=, RestrictNamespaces=,
 // RestrictRealtime=, RestrictSUIDSGID=, LockPersonality=, RemoveIPC=,
 // KeyringMode=, DevicePolicy=, SecureBits=, RuntimeMaxSec=.
-func pkgStartSocketActivate(t *testing.T, over pkgUnitSandbox, extraArgs []string) string {
+type pkgUnitSandbox struct {
+	exe         []string // ExecStart=
+	user, group string
+	mounts      string // the mount namespace's script
+	seccomp     string // the built packaging/unitseccomp
+}
+
+// pkgNewUnitSandbox reads the installed unit, and writes the mount script
+// and builds unitseccomp once for every start.
+func pkgNewUnitSandbox(t *testing.T) *pkgUnitSandbox {
 	t.Helper()
 	unit := pkgParseUnit(t, pkgUnitPath)
-	exe := strings.Fields(unit.get("ExecStart"))
-	if len(exe) == 0 || exe[0] != pkgMppdPath {
+	s := &pkgUnitSandbox{exe: strings.Fields(unit.get("ExecStart")), user: unit.get("User"), group: unit.get("Group")}
+	if len(s.exe) == 0 || s.exe[0] != pkgMppdPath {
 		t.Fatalf("ExecStart=%q does not run %s", unit.get("ExecStart"), pkgMppdPath)
+	}
+	if !unit.yes("NoNewPrivileges") || unit.get("CapabilityBoundingSet") != "" {
+		t.Fatalf("unit without NoNewPrivileges=yes and an empty CapabilityBoundingSet=: the setpriv line of start would not match it")
+	}
+	if s.user == "" || s.group == "" {
+		t.Fatalf("unit without User= and Group=")
 	}
 	// Helpers outside /tmp, which the sandbox hides.
 	dir, err := os.MkdirTemp("/run", "mppd-pkgtest-")
@@ -514,8 +528,8 @@ func pkgStartSocketActivate(t *testing.T, over pkgUnitSandbox, extraArgs []strin
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	seccomp := filepath.Join(dir, "unitseccomp")
-	if out, err := exec.Command("go", "build", "-o", seccomp, "./packaging/unitseccomp").CombinedOutput(); err != nil {
+	s.seccomp = filepath.Join(dir, "unitseccomp")
+	if out, err := exec.Command("go", "build", "-o", s.seccomp, "./packaging/unitseccomp").CombinedOutput(); err != nil {
 		t.Fatalf("build unitseccomp: %v\n%s", err, out)
 	}
 
@@ -547,29 +561,29 @@ func pkgStartSocketActivate(t *testing.T, over pkgUnitSandbox, extraArgs []strin
 		sh.WriteString("\n")
 	}
 	sh.WriteString("exec \"$@\"\n")
-	mounts := filepath.Join(dir, "mounts.sh")
-	os.WriteFile(mounts, []byte(sh.String()), 0o755)
+	s.mounts = filepath.Join(dir, "mounts.sh")
+	os.WriteFile(s.mounts, []byte(sh.String()), 0o755)
+	return s
+}
 
-	if !unit.yes("NoNewPrivileges") || unit.get("CapabilityBoundingSet") != "" {
-		t.Fatalf("unit without NoNewPrivileges=yes and an empty CapabilityBoundingSet=: the setpriv line below would not match it")
-	}
-	user, group := unit.get("User"), unit.get("Group")
-	if user == "" || group == "" {
-		t.Fatalf("unit without User= and Group=")
-	}
-	priv := []string{"setpriv", "--reuid", user, "--regid", group}
-	if over.groups != "" {
-		priv = append(priv, "--groups", over.groups)
+// start runs the sandboxed ExecStart= and extraArgs under
+// systemd-socket-activate on a free loopback port until the test ends;
+// groups, if set, replaces the user's own groups (setpriv --groups).
+func (s *pkgUnitSandbox) start(t *testing.T, groups string, extraArgs []string) string {
+	t.Helper()
+	priv := []string{"setpriv", "--reuid", s.user, "--regid", s.group}
+	if groups != "" {
+		priv = append(priv, "--groups", groups)
 	} else {
 		priv = append(priv, "--init-groups")
 	}
 	priv = append(priv, "--no-new-privs", "--bounding-set", "-all", "--inh-caps", "-all", "--ambient-caps", "-all", "--")
 
 	port := pkgFreePort(t)
-	args := []string{"-l", fmt.Sprintf("127.0.0.1:%d", port), "--accept", "--", "unshare", "-m", "sh", mounts}
+	args := []string{"-l", fmt.Sprintf("127.0.0.1:%d", port), "--accept", "--", "unshare", "-m", "sh", s.mounts}
 	args = append(args, priv...)
-	args = append(args, seccomp, "-unit", pkgUnitPath, "--")
-	args = append(args, exe...)
+	args = append(args, s.seccomp, "-unit", pkgUnitPath, "--")
+	args = append(args, s.exe...)
 	args = append(args, extraArgs...)
 	pkgStartDaemon(t, "systemd-socket-activate", args...)
 	return fmt.Sprintf("127.0.0.1:%d", port)
