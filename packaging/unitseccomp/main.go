@@ -144,6 +144,10 @@ func (u unit) allowedCalls(numbers map[string]uint32) (map[uint32]bool, bool, er
 	if len(lines) == 0 {
 		return nil, false, nil
 	}
+	groups, err := syscallGroups()
+	if err != nil {
+		return nil, false, err
+	}
 	allowList := !strings.HasPrefix(lines[0], "~")
 	set := map[uint32]bool{}
 	if !allowList {
@@ -153,7 +157,7 @@ func (u unit) allowedCalls(numbers map[string]uint32) (map[uint32]bool, bool, er
 	}
 	for _, line := range lines {
 		deny := strings.HasPrefix(line, "~")
-		names, err := expandCalls(strings.Fields(strings.TrimPrefix(line, "~")))
+		names, err := expandCalls(groups, strings.Fields(strings.TrimPrefix(line, "~")))
 		if err != nil {
 			return nil, false, err
 		}
@@ -172,29 +176,43 @@ func (u unit) allowedCalls(numbers map[string]uint32) (map[uint32]bool, bool, er
 	return set, true, nil
 }
 
+// syscallGroups reads every @group's members, system calls and other
+// groups, from one run of `systemd-analyze syscall-filter`: a group's name
+// at the start of a line, its members indented under it; comments, and the
+// calls in no group at the end, start with #.
+func syscallGroups() (map[string][]string, error) {
+	b, err := exec.Command("systemd-analyze", "syscall-filter").Output()
+	if err != nil {
+		return nil, fmt.Errorf("systemd-analyze syscall-filter: %v", err)
+	}
+	groups := map[string][]string{}
+	group := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "@"):
+			group = f
+			groups[group] = nil
+		case strings.HasPrefix(line, " ") && f != "" && !strings.HasPrefix(f, "#"):
+			groups[group] = append(groups[group], f)
+		}
+	}
+	return groups, nil
+}
+
 // expandCalls turns names and @groups into system call names.
-func expandCalls(items []string) ([]string, error) {
+func expandCalls(groups map[string][]string, items []string) ([]string, error) {
 	var out []string
 	for _, it := range items {
 		if !strings.HasPrefix(it, "@") {
 			out = append(out, it)
 			continue
 		}
-		b, err := exec.Command("systemd-analyze", "syscall-filter", it).Output()
-		if err != nil {
-			return nil, fmt.Errorf("systemd-analyze syscall-filter %s: %v", it, err)
+		members, ok := groups[it]
+		if !ok {
+			return nil, fmt.Errorf("systemd-analyze syscall-filter has no group %s", it)
 		}
-		var members []string
-		for _, line := range strings.Split(string(b), "\n") {
-			// Members are indented; comments start with #.
-			if !strings.HasPrefix(line, " ") {
-				continue
-			}
-			if f := strings.TrimSpace(line); f != "" && !strings.HasPrefix(f, "#") {
-				members = append(members, f)
-			}
-		}
-		sub, err := expandCalls(members)
+		sub, err := expandCalls(groups, members)
 		if err != nil {
 			return nil, err
 		}
