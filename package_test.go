@@ -13,14 +13,13 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,7 +92,7 @@ func TestPackage(t *testing.T) {
 	})
 
 	before := pkgSystemState(t)
-	pkgInstallDeb(t, deb)
+	pkgDpkg(t, "-i", deb)
 	t.Cleanup(func() {
 		// Whatever failed: leave the machine as it was.
 		if pkgFileExists(pkgMppdPath) || pkgDpkgKnows() {
@@ -114,7 +113,7 @@ func TestPackage(t *testing.T) {
 		}
 		groups := strings.Fields(pkgRun(t, "id", "-nG", "mppd"))
 		for _, g := range []string{"mppd", "shadow", "postdrop"} {
-			if !pkgContains(groups, g) {
+			if !slices.Contains(groups, g) {
 				t.Errorf("user mppd not in group %s: %v", g, groups)
 			}
 		}
@@ -156,7 +155,7 @@ func TestPackage(t *testing.T) {
 		}
 	})
 
-	u := pkgNewMailUser(t)
+	u := newPostingUser(t, "")
 
 	t.Run("xinetd", func(t *testing.T) {
 		addr := pkgStartXinetd(t, xinetd)
@@ -178,10 +177,7 @@ func TestPackage(t *testing.T) {
 			// no_new_privs): the test above passes because of the groups,
 			// not in spite of them.
 			addr := sandbox.start(t, "mppd,shadow", []string{"-delivery-timeout", "5s"})
-			tr := pkgMppSession(t, addr, u, "no-postdrop")
-			if !strings.Contains(tr, "451 ") {
-				t.Fatalf("delivery without group postdrop did not fail:\n%s", tr)
-			}
+			postOne(t, addr, u, pkgMessage(u, "no-postdrop"), "451")
 		})
 	})
 	t.Run("fail2ban", func(t *testing.T) { pkgTestFail2ban(t, u) })
@@ -256,8 +252,6 @@ func pkgDpkg(t *testing.T, args ...string) {
 	}
 }
 
-func pkgInstallDeb(t *testing.T, deb string) { t.Helper(); pkgDpkg(t, "-i", deb) }
-
 func pkgDpkgKnows() bool {
 	return exec.Command("dpkg-query", "-W", "mppd").Run() == nil
 }
@@ -304,41 +298,12 @@ func pkgRegisteredInetdLine(t *testing.T) string {
 	return string(m[1])
 }
 
-type pkgMailUser struct{ name, password string }
-
-// pkgNewMailUser makes a real system user with a yescrypt password in
-// /etc/shadow; mail to it lands in /var/mail/NAME.
-func pkgNewMailUser(t *testing.T) pkgMailUser {
-	t.Helper()
-	u := pkgMailUser{name: "mppk" + pkgRandHex(4), password: "pw " + pkgRandHex(6)}
-	if out, err := exec.Command("useradd", "-M", "-s", "/usr/sbin/nologin", u.name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v\n%s", err, out)
-	}
-	t.Cleanup(func() {
-		exec.Command("userdel", u.name).Run()
-		os.Remove("/var/mail/" + u.name)
-	})
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(u.name + ":" + u.password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chpasswd: %v\n%s", err, out)
-	}
-	return u
-}
-
-func pkgRandHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // pkgPostAndFind posts a message through addr as u and finds it in u's mailbox.
-func pkgPostAndFind(t *testing.T, addr string, u pkgMailUser, how string) {
+func pkgPostAndFind(t *testing.T, addr string, u mailUser, how string) {
 	t.Helper()
-	marker := how + "-" + pkgRandHex(6)
-	tr := pkgMppSession(t, addr, u, marker)
-	if !strings.Contains(tr, "250 Command OK, message queued") {
-		t.Fatalf("message not queued through %s:\n%s", how, tr)
+	marker := how + "-" + randomHex(6)
+	if reply := postOne(t, addr, u, pkgMessage(u, marker), "250"); !strings.HasPrefix(reply, "250 Command OK, message queued") {
+		t.Fatalf("message not queued through %s: %q", how, reply)
 	}
 	box := "/var/mail/" + u.name
 	deadline := time.Now().Add(30 * time.Second)
@@ -361,55 +326,9 @@ func pkgPostAndFind(t *testing.T, addr string, u pkgMailUser, how string) {
 	}
 }
 
-// pkgMppSession runs a whole MPP session and returns the transcript.
-func pkgMppSession(t *testing.T, addr string, u pkgMailUser, subject string) string {
-	t.Helper()
-	var c net.Conn
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err = net.DialTimeout("tcp", addr, 2*time.Second)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("connect %s: %v", addr, err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	r := bufio.NewReader(c)
-	var tr strings.Builder
-	expect := func(send, code string) bool {
-		if send != "" {
-			fmt.Fprintf(&tr, "C: %s\n", strings.SplitN(send, "\r\n", 2)[0])
-			if _, err := c.Write([]byte(send)); err != nil {
-				fmt.Fprintf(&tr, "write: %v\n", err)
-				return false
-			}
-		}
-		line, err := r.ReadString('\n')
-		fmt.Fprintf(&tr, "S: %s", line)
-		if err != nil {
-			fmt.Fprintf(&tr, "read: %v\n", err)
-			return false
-		}
-		return strings.HasPrefix(line, code+" ")
-	}
-	msg := "To: " + u.name + "\r\nSubject: " + subject + "\r\n\r\nfirst line\r\n..leading dot\r\n.\r\n"
-	_ = expect("", "220") && expect("USER "+u.name+"\r\n", "250") && expect("PASS "+u.password+"\r\n", "250") &&
-		expect("DATA\r\n", "354") && expect(msg, "250") && expect("QUIT\r\n", "221")
-	return tr.String()
-}
-
-func pkgFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+// pkgMessage is a message to u with a dot-stuffed line.
+func pkgMessage(u mailUser, subject string) string {
+	return "To: " + u.name + "\r\nSubject: " + subject + "\r\n\r\nfirst line\r\n..leading dot\r\n.\r\n"
 }
 
 // pkgStartDaemon runs a launcher in the foreground until the test ends.
@@ -451,11 +370,12 @@ func pkgStartXinetd(t *testing.T, xinetd string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := pkgFreePort(t)
+	addr := freePort(t)
+	_, port, _ := net.SplitHostPort(addr)
 	svc := string(shipped)
 	for _, r := range []struct{ re, repl string }{
 		{`(?m)^(\s*disable\s*=\s*)yes\s*$`, "${1}no"},
-		{`(?m)^(\s*port\s*=\s*)218\s*$`, "${1}" + strconv.Itoa(port) + "\n\tbind\t\t= 127.0.0.1"},
+		{`(?m)^(\s*port\s*=\s*)218\s*$`, "${1}" + port + "\n\tbind\t\t= 127.0.0.1"},
 	} {
 		re := regexp.MustCompile(r.re)
 		if !re.MatchString(svc) {
@@ -469,18 +389,18 @@ func pkgStartXinetd(t *testing.T, xinetd string) string {
 	conf := fmt.Sprintf("defaults\n{\n\tlog_type = FILE %s/xinetd.log\n}\nincludedir %s/xinetd.d\n", dir, dir)
 	os.WriteFile(filepath.Join(dir, "xinetd.conf"), []byte(conf), 0o644)
 	pkgStartDaemon(t, xinetd, "-dontfork", "-f", filepath.Join(dir, "xinetd.conf"), "-pidfile", filepath.Join(dir, "pid"))
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return addr
 }
 
 // pkgStartInetd runs openbsd-inetd with the registered line, its service field
 // 218 changed to a free loopback port.
 func pkgStartInetd(t *testing.T, line string) string {
 	t.Helper()
-	port := pkgFreePort(t)
+	addr := freePort(t)
 	conf := filepath.Join(t.TempDir(), "inetd.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("127.0.0.1:%d%s\n", port, strings.TrimPrefix(line, "218"))), 0o644)
+	os.WriteFile(conf, []byte(addr+strings.TrimPrefix(line, "218")+"\n"), 0o644)
 	pkgStartDaemon(t, "/usr/sbin/inetd", "-d", conf)
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return addr
 }
 
 // pkgUnitSandbox runs the unit's ExecStart= under
@@ -579,14 +499,14 @@ func (s *pkgUnitSandbox) start(t *testing.T, groups string, extraArgs []string) 
 	}
 	priv = append(priv, "--no-new-privs", "--bounding-set", "-all", "--inh-caps", "-all", "--ambient-caps", "-all", "--")
 
-	port := pkgFreePort(t)
-	args := []string{"-l", fmt.Sprintf("127.0.0.1:%d", port), "--accept", "--", "unshare", "-m", "sh", s.mounts}
+	addr := freePort(t)
+	args := []string{"-l", addr, "--accept", "--", "unshare", "-m", "sh", s.mounts}
 	args = append(args, priv...)
 	args = append(args, s.seccomp, "-unit", pkgUnitPath, "--")
 	args = append(args, s.exe...)
 	args = append(args, extraArgs...)
 	pkgStartDaemon(t, "systemd-socket-activate", args...)
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return addr
 }
 
 type pkgUnitFile map[string][]string
@@ -630,7 +550,7 @@ func (u pkgUnitFile) yes(k string) bool {
 // pkgTestFail2ban checks the shipped filter against lines the installed mppd
 // really writes (-log stderr), and the shipped jail against fail2ban's own
 // configuration test.
-func pkgTestFail2ban(t *testing.T, u pkgMailUser) {
+func pkgTestFail2ban(t *testing.T, u mailUser) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "mppd.log")
 	logf, err := os.Create(logPath)
@@ -656,7 +576,7 @@ func pkgTestFail2ban(t *testing.T, u pkgMailUser) {
 	}
 	// Two failures, one of them with a user name that tries to plant a
 	// rip= of its own; one success, which must not count.
-	for _, login := range []pkgMailUser{{u.name, "wrong"}, {"xrip=198.51.100.9", "x"}, u} {
+	for _, login := range []mailUser{{u.name, "wrong"}, {"xrip=198.51.100.9", "x"}, u} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -745,13 +665,4 @@ func pkgRun(t *testing.T, name string, args ...string) string {
 func pkgFileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func pkgContains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
