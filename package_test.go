@@ -309,18 +309,20 @@ func pkgPostAndFind(t *testing.T, addr string, u mailUser, how string) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, _ := os.ReadFile(box)
-		if i := bytes.Index(b, []byte("Subject: "+marker)); i >= 0 {
-			msg := b[i:]
-			if !bytes.Contains(msg, []byte("\n.leading dot\n")) {
-				t.Errorf("dot-stuffed line not restored in %s", box)
+		for _, msg := range regexp.MustCompile(`(?m)^From [^\n]*\n`).Split(string(b), -1)[1:] {
+			if !slices.Contains(mailHeader(msg, "Subject"), marker) {
+				continue
 			}
-			if !regexp.MustCompile(`(?m)^Return-Path: <` + u.name + `@`).Match(b) {
-				t.Errorf("envelope sender is not %s in %s", u.name, box)
+			if !strings.Contains(mailBody(msg), "\n.leading dot\n") {
+				t.Errorf("dot-stuffed line not restored in %s:\n%s", box, msg)
+			}
+			if rp := mailHeader(msg, "Return-Path"); len(rp) != 1 || !strings.HasPrefix(rp[0], "<"+u.name+"@") {
+				t.Errorf("envelope sender is %q, not %s, in %s", rp, u.name, box)
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("message %s not in %s after 30s", marker, box)
+			t.Fatalf("message %s not in %s after 30s; postfix log:\n%s", marker, box, postfixLog(u.name))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
