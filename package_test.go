@@ -55,14 +55,13 @@ func TestPackage(t *testing.T) {
 	deb, rpm := pkgBuildPackages(t)
 	debVersion := strings.TrimSpace(pkgRun(t, "dpkg-deb", "-f", deb, "Version"))
 
-	t.Run("lintian", func(t *testing.T) {
-		out, _ := exec.Command("lintian", "--no-tag-display-limit", deb).CombinedOutput()
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, "E:") || strings.HasPrefix(line, "W:") {
-				t.Errorf("lintian: %s", line)
-			}
-		}
-	})
+	// lintian takes seconds and reads only the .deb: it runs while the
+	// package is installed and used, and is judged before it is removed.
+	lintian := make(chan []byte, 1)
+	go func() {
+		out, _ := exec.CommandContext(t.Context(), "lintian", "--no-tag-display-limit", deb).CombinedOutput()
+		lintian <- out
+	}()
 	t.Run("rpm", func(t *testing.T) {
 		// dist/mppd-<version>.<arch>.rpm, the version as in the .deb.
 		want := "mppd-" + debVersion + "."
@@ -181,6 +180,13 @@ func TestPackage(t *testing.T) {
 		})
 	})
 	t.Run("fail2ban", func(t *testing.T) { pkgTestFail2ban(t, u) })
+	t.Run("lintian", func(t *testing.T) {
+		for _, line := range strings.Split(string(<-lintian), "\n") {
+			if strings.HasPrefix(line, "E:") || strings.HasPrefix(line, "W:") {
+				t.Errorf("lintian: %s", line)
+			}
+		}
+	})
 
 	// dpkg -r: the program and units go, the administrator's configuration
 	// (the xinetd conffile, the user) stays, the inetd line is off.
