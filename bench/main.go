@@ -229,12 +229,12 @@ func throughput(o *options, t *table, mppdArgs, msmtpdArgs []string, say func(st
 			return fmt.Errorf("spool limit: %w", err)
 		}
 		spool = append(spool, res)
-		if res, err = postInetd(mppClient, mppdArgs, o.size); err != nil {
+		if res, err = postInetd(mppProtocol.post, mppdArgs, o.size); err != nil {
 			return fmt.Errorf("mppd: %w", err)
 		}
 		mpp = append(mpp, res)
 		if peer {
-			if res, err = postInetd(smtpClient, msmtpdArgs, o.size); err != nil {
+			if res, err = postInetd(smtpProtocol.post, msmtpdArgs, o.size); err != nil {
 				return fmt.Errorf("msmtpd: %w", err)
 			}
 			smtp = append(smtp, res)
@@ -259,7 +259,7 @@ func throughput(o *options, t *table, mppdArgs, msmtpdArgs []string, say func(st
 	var bigRSS int64
 	if o.bigSize > 0 {
 		say("memory: one post of %s", sizeName(o.bigSize))
-		res, err := postInetd(mppClient, mppdArgs, o.bigSize)
+		res, err := postInetd(mppProtocol.post, mppdArgs, o.bigSize)
 		if err != nil {
 			return fmt.Errorf("mppd, %s: %w", sizeName(o.bigSize), err)
 		}
@@ -403,17 +403,17 @@ func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *l
 	// The servers take turns; ratios are medians of each run's own.
 	var acc, lis, smtp, lisOverAcc, accOverSMTP []float64
 	for r := 0; r < runs; r++ {
-		a, err := sessionRate(mppdAccept.addr, mppSession, o.sessionTime)
+		a, err := sessionRate(mppdAccept.addr, mppProtocol.session, o.sessionTime)
 		if err != nil {
 			return fmt.Errorf("mppd sessions (--accept): %w", err)
 		}
-		l, err := sessionRate(listen.addr, mppSession, o.sessionTime)
+		l, err := sessionRate(listen.addr, mppProtocol.session, o.sessionTime)
 		if err != nil {
 			return fmt.Errorf("mppd sessions (-listen): %w", err)
 		}
 		acc, lis, lisOverAcc = append(acc, a), append(lis, l), append(lisOverAcc, l/a)
 		if smtpAccept != nil {
-			m, err := sessionRate(smtpAccept.addr, smtpSession, o.sessionTime)
+			m, err := sessionRate(smtpAccept.addr, smtpProtocol.session, o.sessionTime)
 			if err != nil {
 				return fmt.Errorf("msmtpd sessions: %w", err)
 			}
@@ -652,34 +652,23 @@ func pipeClient(c *conn, n int64, _ func()) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// mppClient posts one message; the time runs from the first byte of text
-// to the 250 that says the delivery command took it. taken is called then.
-func mppClient(c *conn, n int64, taken func()) (time.Duration, error) {
-	if err := c.expect("220"); err != nil {
-		return 0, err
-	}
-	if err := c.steps("USER "+benchUser, "250", "PASS "+benchPassword, "250", "DATA", "354"); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	if err := writeText(c.c, n, true); err != nil {
-		return 0, err
-	}
-	if err := c.expect("250"); err != nil {
-		return 0, err
-	}
-	d := time.Since(start)
-	taken()
-	return d, c.cmd("QUIT", "221")
-}
+// protocol is the commands, each followed by the reply it wants, that lead
+// up to a message's text.
+type protocol []string
 
-// smtpClient posts the same message to msmtpd over SMTP.
-func smtpClient(c *conn, n int64, taken func()) (time.Duration, error) {
+var (
+	mppProtocol  = protocol{"USER " + benchUser, "250", "PASS " + benchPassword, "250", "DATA", "354"}
+	smtpProtocol = protocol{"EHLO bench.test", "250", "MAIL FROM:<bench@bench.test>", "250",
+		"RCPT TO:<sink@bench.test>", "250", "DATA", "354"}
+)
+
+// post posts one message; the time runs from the first byte of text to the
+// 250 that says the delivery command took it. taken is called then.
+func (p protocol) post(c *conn, n int64, taken func()) (time.Duration, error) {
 	if err := c.expect("220"); err != nil {
 		return 0, err
 	}
-	if err := c.steps("EHLO bench.test", "250", "MAIL FROM:<bench@bench.test>", "250",
-		"RCPT TO:<sink@bench.test>", "250", "DATA", "354"); err != nil {
+	if err := c.steps(p...); err != nil {
 		return 0, err
 	}
 	start := time.Now()
@@ -823,23 +812,12 @@ func timeGreeting(addr string) (time.Duration, error) {
 // message that fit in 4 KiB.
 var small = block[:4096-4096%78]
 
-func mppSession(c *conn) error {
+// session is one session of the sessions-per-second figure, its text small.
+func (p protocol) session(c *conn) error {
 	if err := c.expect("220"); err != nil {
 		return err
 	}
-	if err := c.steps("USER "+benchUser, "250", "PASS "+benchPassword, "250", "DATA", "354"); err != nil {
-		return err
-	}
-	c.c.Write(small)
-	return c.steps(".", "250", "QUIT", "221")
-}
-
-func smtpSession(c *conn) error {
-	if err := c.expect("220"); err != nil {
-		return err
-	}
-	if err := c.steps("EHLO bench.test", "250", "MAIL FROM:<bench@bench.test>", "250",
-		"RCPT TO:<sink@bench.test>", "250", "DATA", "354"); err != nil {
+	if err := c.steps(p...); err != nil {
 		return err
 	}
 	c.c.Write(small)
