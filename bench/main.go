@@ -86,9 +86,9 @@ func main() {
 	flag.StringVar(&o.activate, "activate", "systemd-socket-activate", "systemd-socket-activate `binary`")
 	size := flag.String("size", "128MiB", "message `size` for throughput")
 	big := flag.String("big", "1GiB", "second message `size` for the memory figure; 0: skip")
-	flag.IntVar(&o.rounds, "rounds", 5, "throughput runs of each program (the fastest counts)")
+	flag.IntVar(&o.rounds, "rounds", 5, "throughput rounds, each program once a round (ratios: the median of the rounds' own)")
 	flag.IntVar(&o.greetings, "greetings", 200, "connections timed to the greeting, per program")
-	flag.DurationVar(&o.sessionTime, "session-time", 2*time.Second, "`duration` of each sessions-per-second run (two runs each)")
+	flag.DurationVar(&o.sessionTime, "session-time", 2*time.Second, fmt.Sprintf("`duration` of each sessions-per-second run (%d runs each)", sessionRuns))
 	flag.StringVar(&o.only, "only", "", "measure only these `figures` (1 throughput and memory, 3 start, 4 sessions), e.g. 1,3")
 	flag.StringVar(&o.mppdFlags, "mppd-flags", "", "more `flags` for mppd, split at white space (to compare settings)")
 	flag.StringVar(&o.mppdEnv, "mppd-env", "GOMAXPROCS=1", "`VAR=value ...` for mppd under systemd-socket-activate (GOMAXPROCS=1: as systemd/mppd@.service sets it)")
@@ -387,10 +387,12 @@ func start(o *options, t *table, floor, mppdAccept, smtpAccept, static *launcher
 	return nil
 }
 
+// sessionRuns is how many times each server's sessions are counted.
+const sessionRuns = 3
+
 // sessions: figure 4, whole sessions from 2 clients at once.
 func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *launcher, say func(string, ...any)) error {
-	const runs = 3
-	say("sessions: 2 clients, %d runs of %v per server", runs, o.sessionTime)
+	say("sessions: 2 clients, %d runs of %v per server", sessionRuns, o.sessionTime)
 	listenAddr, err := freeAddr()
 	if err != nil {
 		return err
@@ -402,7 +404,7 @@ func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *l
 	defer listen.stop()
 	// The servers take turns; ratios are medians of each run's own.
 	var acc, lis, smtp, lisOverAcc, accOverSMTP []float64
-	for r := 0; r < runs; r++ {
+	for r := 0; r < sessionRuns; r++ {
 		a, err := sessionRate(mppdAccept.addr, mppProtocol.session, o.sessionTime)
 		if err != nil {
 			return fmt.Errorf("mppd sessions (--accept): %w", err)
@@ -422,7 +424,7 @@ func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *l
 	}
 	mid := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
 	t.add("4. sessions/s, --accept (a process each)", fmt.Sprintf("%.0f/s", mid(acc)), "",
-		fmt.Sprintf("connect, USER, PASS ($6$), DATA 4 KiB into `%s`, QUIT; 2 clients; median of %d runs of %v", sinkShell, runs, o.sessionTime))
+		fmt.Sprintf("connect, USER, PASS ($6$), DATA 4 KiB into `%s`, QUIT; 2 clients; median of %d runs of %v", sinkShell, sessionRuns, o.sessionTime))
 	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", mid(lisOverAcc)), "",
 		fmt.Sprintf("-listen %.0f/s", mid(lis)))
 	if smtpAccept != nil {
