@@ -16,6 +16,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -290,8 +291,7 @@ func (rs rounds) ratio(other rounds, figure func(result) time.Duration) string {
 	for i := range rs {
 		q = append(q, float64(figure(rs[i]))/float64(max(figure(other[i]), 1)))
 	}
-	slices.Sort(q)
-	return fmt.Sprintf("%.2f", q[len(q)/2])
+	return fmt.Sprintf("%.2f", median(q))
 }
 
 func (rs rounds) median(figure func(result) time.Duration) time.Duration {
@@ -422,14 +422,13 @@ func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *l
 			smtp, accOverSMTP = append(smtp, m), append(accOverSMTP, a/m)
 		}
 	}
-	mid := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
-	t.add("4. sessions/s, --accept (a process each)", fmt.Sprintf("%.0f/s", mid(acc)), "",
+	t.add("4. sessions/s, --accept (a process each)", fmt.Sprintf("%.0f/s", median(acc)), "",
 		fmt.Sprintf("connect, USER, PASS ($6$), DATA 4 KiB into `%s`, QUIT; 2 clients; median of %d runs of %v", sinkShell, sessionRuns, o.sessionTime))
-	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", mid(lisOverAcc)), "",
-		fmt.Sprintf("-listen %.0f/s", mid(lis)))
+	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", median(lisOverAcc)), "",
+		fmt.Sprintf("-listen %.0f/s", median(lis)))
 	if smtpAccept != nil {
-		t.add("5. sessions/s: mppd / msmtpd", fmt.Sprintf("%.2f", mid(accOverSMTP)), "> 1",
-			fmt.Sprintf("msmtpd %.0f/s (EHLO, MAIL, RCPT, DATA, QUIT; it checks no password)", mid(smtp)))
+		t.add("5. sessions/s: mppd / msmtpd", fmt.Sprintf("%.2f", median(accOverSMTP)), "> 1",
+			fmt.Sprintf("msmtpd %.0f/s (EHLO, MAIL, RCPT, DATA, QUIT; it checks no password)", median(smtp)))
 	}
 	return nil
 }
@@ -468,13 +467,16 @@ func rate(n int64, d time.Duration) string {
 	return fmt.Sprintf("%.0f MiB/s", float64(n)/(1<<20)/d.Seconds())
 }
 
-func median(ds []time.Duration) time.Duration { return pct(ds, 50) }
+func median[T cmp.Ordered](v []T) T { return pct(v, 50) }
 
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
+// pct is the p-th percentile of v, rounded down to one of its values (the
+// median of an even count is the lower middle one).
+func pct[T cmp.Ordered](v []T, p int) T {
+	if len(v) == 0 {
+		var zero T
+		return zero
 	}
-	s := slices.Clone(ds)
+	s := slices.Clone(v)
 	slices.Sort(s)
 	return s[(len(s)-1)*p/100]
 }
