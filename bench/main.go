@@ -314,19 +314,19 @@ func (rs rounds) maxRSS() int64 {
 // systemd-socket-activate --accept (and mppd -listen).
 func startAndSessions(o *options, t *table, mppdArgs, msmtpdArgs []string, say func(string, ...any)) error {
 	peer := o.msmtpd != ""
-	floor, err := startActivate(o.activate, true, false, []string{o.floor})
+	floor, err := startActivate(o.activate, false, []string{o.floor})
 	if err != nil {
 		return err
 	}
 	defer floor.stop()
-	mppdAccept, err := startActivate(o.activate, true, false, mppdArgs, strings.Fields(o.mppdEnv)...)
+	mppdAccept, err := startActivate(o.activate, false, mppdArgs, strings.Fields(o.mppdEnv)...)
 	if err != nil {
 		return err
 	}
 	defer mppdAccept.stop()
 	var smtpAccept *launcher
 	if peer {
-		if smtpAccept, err = startActivate(o.activate, true, true, msmtpdArgs); err != nil {
+		if smtpAccept, err = startActivate(o.activate, true, msmtpdArgs); err != nil {
 			return err
 		}
 		defer smtpAccept.stop()
@@ -334,7 +334,7 @@ func startAndSessions(o *options, t *table, mppdArgs, msmtpdArgs []string, say f
 	var static *launcher
 	if o.mppdStatic != "" && o.want(3) {
 		args := append([]string{o.mppdStatic}, mppdArgs[1:]...)
-		if static, err = startActivate(o.activate, true, false, args, strings.Fields(o.mppdEnv)...); err != nil {
+		if static, err = startActivate(o.activate, false, args, strings.Fields(o.mppdEnv)...); err != nil {
 			return err
 		}
 		defer static.stop()
@@ -743,17 +743,15 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// startActivate runs argv under systemd-socket-activate; with inetd, the
-// connection is on stdin and stdout (--inetd), else on fd 3.
-func startActivate(activate string, accept, inetd bool, argv []string, env ...string) (*launcher, error) {
+// startActivate runs argv under systemd-socket-activate --accept, a process
+// a connection; with inetd, the connection is on stdin and stdout
+// (--inetd), else on fd 3.
+func startActivate(activate string, inetd bool, argv []string, env ...string) (*launcher, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-l", addr}
-	if accept {
-		args = append(args, "--accept")
-	}
+	args := []string{"-l", addr, "--accept"}
 	if inetd {
 		args = append(args, "--inetd")
 	}
