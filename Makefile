@@ -66,12 +66,14 @@ PKG_DATE := $(shell git log -1 --format=%cD 2>/dev/null || date -R)
 PKG_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 PKG_MAINTAINER := mppd developers <mppd@users.noreply.github.com>
 
+# The packaged programs: position-independent, full RELRO, stripped.
+PKG_GOBUILD = CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
+	-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now"
+
 package: man
 	rm -rf dist/build && mkdir -p dist/build/debian
-	CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -tags "$(TAGS)" -trimpath -buildmode=pie \
-		-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o dist/build/mppd .
-	CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
-		-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now" -o dist/build/mpp ./cmd/mpp
+	$(PKG_GOBUILD) -tags "$(TAGS)" -o dist/build/mppd .
+	$(PKG_GOBUILD) -o dist/build/mpp ./cmd/mpp
 	gzip -9n -c docs/mppd.8 > dist/build/mppd.8.gz
 	gzip -9n -c docs/mpp.1 > dist/build/mpp.1.gz
 	packaging/copyright.sh dist/build/mppd dist/build/mpp > dist/build/copyright
