@@ -249,7 +249,7 @@ func pkgBuildPackages(t *testing.T) (deb, rpm string) {
 	return debs[0], rpms[0]
 }
 
-// dpkg runs dpkg, waiting for the lock if another engineer's apt-get holds it.
+// pkgDpkg runs dpkg, waiting for the lock if another engineer's apt-get holds it.
 func pkgDpkg(t *testing.T, args ...string) {
 	t.Helper()
 	start := time.Now()
