@@ -252,18 +252,11 @@ log_ftp_protocol=YES
 	return &vsftpdServer{daemon: d, addr: addr, pki: pki}
 }
 
-// addSystemUser creates a user with a home, a shell listed in /etc/shells
-// (vsftpd's PAM stack checks it) and password pw, and deletes it at the
-// end of the test.
+// addSystemUser makes a real user (newTestUser) with a home and a shell
+// listed in /etc/shells, which vsftpd's PAM stack checks, and password pw.
 func addSystemUser(t testing.TB, pw string) string {
 	t.Helper()
-	needRoot(t)
-	needProgram(t, "useradd")
-	name := "mppdt" + randomHex(6)
-	runCmd(t, "", "useradd", "-m", "-s", "/bin/sh", name)
-	t.Cleanup(func() { exec.Command("userdel", "-r", "-f", name).Run() })
-	runCmd(t, name+":"+pw+"\n", "chpasswd")
-	return name
+	return newTestUser(t, userSpec{home: true, password: pw}).name
 }
 
 // testChain builds a chain of specs with the tests' timeouts (5s to

@@ -195,27 +195,12 @@ func randomPassword(t testing.TB) string {
 	return "p w-" + hex.EncodeToString(b[:])
 }
 
-// newSystemUser creates a real user with useradd and sets its password with
-// chpasswd (through PAM: yescrypt on Debian 12), removed when the test ends.
+// newSystemUser makes a real user (newTestUser) whose password chpasswd
+// hashes with its default method, or the one chpasswdArgs pick.
 func newSystemUser(t testing.TB, chpasswdArgs ...string) (string, string) {
 	t.Helper()
-	needRoot(t)
-	needProgram(t, "useradd")
-	needProgram(t, "chpasswd")
-	var b [4]byte
-	rand.Read(b[:])
-	name := "mppdt" + hex.EncodeToString(b[:])
-	if out, err := exec.Command("useradd", "-M", "-s", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("userdel", "-f", name).Run() })
-	pw := randomPassword(t)
-	cmd := exec.Command("chpasswd", chpasswdArgs...)
-	cmd.Stdin = strings.NewReader(name + ":" + pw + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chpasswd: %v %s", err, out)
-	}
-	return name, pw
+	u := newTestUser(t, userSpec{chpasswd: chpasswdArgs})
+	return u.name, u.password
 }
 
 // TestRealShadow checks users made by useradd and chpasswd in the real

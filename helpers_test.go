@@ -1,11 +1,16 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // realRequired is set by .ci/run (MPPD_REQUIRE_REAL=1): there a test that
@@ -73,4 +78,83 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(builtPath))
 	}
 	os.Exit(code)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// runCmd runs a command with stdin and fails the test if it fails.
+func runCmd(t testing.TB, stdin, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// mailUser is a real user and its password.
+type mailUser struct{ name, password string }
+
+// userSpec says how newTestUser makes a user.
+type userSpec struct {
+	prefix   string   // of the random name; "mppdt" if empty
+	home     bool     // a home directory and /bin/sh (vsftpd's PAM stack wants a shell from /etc/shells); else none and nologin
+	gecos    string   // the full name field
+	password string   // "" for a random one with a space and an 8-bit character
+	chpasswd []string // chpasswd's own options, e.g. -c SHA512
+}
+
+// newTestUser makes a real user with useradd and sets its password with
+// chpasswd (through PAM: yescrypt on Debian 12 unless s.chpasswd picks a
+// method). The user, its home and its mailbox go when the test ends.
+func newTestUser(t testing.TB, s userSpec) mailUser {
+	t.Helper()
+	needRoot(t)
+	needProgram(t, "useradd")
+	needProgram(t, "chpasswd")
+	if s.prefix == "" {
+		s.prefix = "mppdt"
+	}
+	u := mailUser{name: s.prefix + randomHex(6), password: s.password}
+	if u.password == "" {
+		u.password = "pw " + randomHex(6) + " caf\u00e9"
+	}
+	args := []string{"-M", "-s", "/usr/sbin/nologin"}
+	if s.home {
+		args = []string{"-m", "-s", "/bin/sh"}
+	}
+	if s.gecos != "" {
+		args = append(args, "-c", s.gecos)
+	}
+	runCmd(t, "", "useradd", append(args, u.name)...)
+	t.Cleanup(func() {
+		removeUser(u.name, s.home)
+		os.Remove("/var/mail/" + u.name)
+	})
+	runCmd(t, u.name+":"+u.password+"\n", "chpasswd", s.chpasswd...)
+	return u
+}
+
+// removeUser deletes a test's user (and its home), trying again while
+// another test holds the lock on /etc/passwd (userdel exits 1 or 10 then):
+// a user left behind would outlive the test run.
+func removeUser(name string, withHome bool) {
+	args := []string{"-f", name}
+	if withHome {
+		args = []string{"-r", "-f", name}
+	}
+	for i := 0; i < 50; i++ {
+		err := exec.Command("userdel", args...).Run()
+		var ee *exec.ExitError
+		if err == nil || errors.As(err, &ee) && ee.ExitCode() == 6 { // 6: no such user
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

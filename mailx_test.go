@@ -14,36 +14,16 @@ import (
 	"time"
 )
 
-// newMailUser creates a real user with a home directory (useradd -m) and a
-// password set by chpasswd, and removes user, home and mailbox when the
-// test ends.
+// newMailUser makes a real user (newTestUser) with a home directory, for
+// mailx's and mpp's files.
 func newMailUser(t *testing.T) (name, password, home string) {
 	t.Helper()
-	needRoot(t)
-	needProgram(t, "useradd")
-	needProgram(t, "chpasswd")
-	var b [4]byte
-	rand.Read(b[:])
-	name = "mppmx" + hex.EncodeToString(b[:])
-	if out, err := exec.Command("useradd", "-m", "-s", "/bin/sh", name).CombinedOutput(); err != nil {
-		t.Fatalf("useradd: %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		exec.Command("userdel", "-r", "-f", name).Run()
-		os.Remove("/var/mail/" + name)
-	})
-	rand.Read(b[:])
-	password = "mx " + hex.EncodeToString(b[:])
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(name + ":" + password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("chpasswd: %v %s", err, out)
-	}
-	u, err := user.Lookup(name)
+	u := newTestUser(t, userSpec{prefix: "mppmx", home: true})
+	pw, err := user.Lookup(u.name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return name, password, u.HomeDir
+	return u.name, u.password, pw.HomeDir
 }
 
 // writeOwned writes a file in the user's home, owned by the user.

@@ -6,9 +6,6 @@ package main
 // as the client sent them, dots and 8-bit bytes included.
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -30,27 +27,11 @@ func needPostfix(t testing.TB) {
 	needReal(t, err == nil, "Postfix is not running (postfix start, or .ci/setup.d/30-postfix.sh)")
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-type mailUser struct{ name, password string }
-
-// newPostingUser makes a real user with useradd and sets a password with
-// chpasswd (PAM: yescrypt on Debian 12), and removes both, and the
-// mailbox, when the test ends.
+// newPostingUser makes a real user whose password chpasswd writes as
+// yescrypt (PAM, Debian 12's default), with gecos as its full name.
 func newPostingUser(t testing.TB, gecos string) mailUser {
 	t.Helper()
-	needProgram(t, "useradd")
-	u := mailUser{name: "i3" + randomHex(6), password: "pw " + randomHex(4) + " caf\u00e9"}
-	runCmd(t, "", "useradd", "-M", "-s", "/usr/sbin/nologin", "-c", gecos, u.name)
-	t.Cleanup(func() {
-		removeUser(u.name)
-		os.Remove("/var/mail/" + u.name)
-	})
-	runCmd(t, u.name+":"+u.password+"\n", "chpasswd")
+	u := newTestUser(t, userSpec{prefix: "i3", gecos: gecos})
 	if h := shadowHash(t, u.name); !strings.HasPrefix(h, "$y$") {
 		t.Fatalf("chpasswd wrote %q, not yescrypt", h)
 	}
@@ -62,32 +43,8 @@ func newDaemonUser(t testing.TB) string {
 	t.Helper()
 	name := "i3mppd" + randomHex(4)
 	runCmd(t, "", "useradd", "--system", "-M", "-s", "/usr/sbin/nologin", name)
-	t.Cleanup(func() { removeUser(name) })
+	t.Cleanup(func() { removeUser(name, false) })
 	return name
-}
-
-// removeUser deletes a test's user, trying again while another test holds
-// the lock on /etc/passwd (userdel exits 1 or 10 then).
-func removeUser(name string) {
-	for i := 0; i < 50; i++ {
-		err := exec.Command("userdel", name).Run()
-		var ee *exec.ExitError
-		if err == nil || errors.As(err, &ee) && ee.ExitCode() == 6 { // 6: no such user
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func runCmd(t testing.TB, stdin, name string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %q: %v\n%s", name, args, err, out)
-	}
-	return string(out)
 }
 
 func shadowHash(t testing.TB, user string) string {
