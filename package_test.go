@@ -453,7 +453,7 @@ func pkgNewUnitSandbox(t *testing.T) *pkgUnitSandbox {
 	if len(s.exe) == 0 || s.exe[0] != pkgMppdPath {
 		t.Fatalf("ExecStart=%q does not run %s", unit.get("ExecStart"), pkgMppdPath)
 	}
-	if !unit.yes("NoNewPrivileges") || unit.get("CapabilityBoundingSet") != "" {
+	if _, set := unit["CapabilityBoundingSet"]; !unit.yes("NoNewPrivileges") || !set || unit.get("CapabilityBoundingSet") != "" {
 		t.Fatalf("unit without NoNewPrivileges=yes and an empty CapabilityBoundingSet=: the setpriv line of start would not match it")
 	}
 	if s.user == "" || s.group == "" {
