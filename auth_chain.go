@@ -19,7 +19,7 @@ import (
 const authSpecHelp = "password `backend`, repeatable, tried in order until one accepts:\n" +
 	"shadow (default: the -passwd file), pop3://HOST[:PORT], pop3://HOST[:PORT]?starttls (STLS),\n" +
 	"pop3s://HOST[:PORT] (TLS from the first byte), ftp://HOST[:PORT], ftps://HOST[:PORT]\n" +
-	"(explicit FTPS: AUTH TLS on the FTP port), pam:SERVICE (builds with -tags pam).\n" +
+	"(explicit FTPS: AUTH TLS on the FTP port), pam:SERVICE (through -pam-helper).\n" +
 	"A backend that says no passes the check on; if none accepts, PASS gets 530, or 451\n" +
 	"when one of them could not be asked (down, timed out, nonsense)"
 
@@ -30,6 +30,7 @@ type authOptions struct {
 	connectTimeout time.Duration // -auth-connect-timeout
 	timeout        time.Duration // -auth-timeout: one backend's whole check
 	failFloor      time.Duration // -fail-delay: no failed check (530 or 451) is answered sooner
+	pamHelper      string        // -pam-helper, for pam:SERVICE; "": defaultPAMHelper
 }
 
 // remoteOptions is what the POP3 and FTP backends share.
@@ -110,7 +111,11 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 		return authBackend{name: spec, auth: &shadowAuth{path: o.passwd}}, nil
 	}
 	if service, ok := strings.CutPrefix(spec, "pam:"); ok {
-		a, err := newPAMAuth(service, o.timeout)
+		helper := o.pamHelper
+		if helper == "" {
+			helper = defaultPAMHelper
+		}
+		a, err := newPAMAuth(service, helper, o.timeout)
 		return authBackend{name: spec, auth: a}, err
 	}
 	u, err := url.Parse(spec)

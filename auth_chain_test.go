@@ -460,9 +460,3 @@ func TestRemoteConnectTimeout(t *testing.T) {
 		t.Errorf("after %v: %v; want a connect timeout after about 300ms", took, err)
 	}
 }
-
-// CI builds with -tags pam (make test, when libpam0g-dev is installed):
-// there a binary without PAM would leave pam:SERVICE untested.
-func TestPAMBuilt(t *testing.T) {
-	needReal(t, pamBuilt, "built without -tags pam (no cgo or no PAM headers): pam:SERVICE not tested")
-}

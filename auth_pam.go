@@ -1,127 +1,176 @@
-//go:build pam && cgo
-
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
-	"github.com/msteinert/pam/v2"
+	"github.com/mppd/mppd/internal/pamhelper"
+	"golang.org/x/sys/unix"
 )
 
-// pamBuilt says whether this binary can check passwords through PAM.
-const pamBuilt = true
+// defaultPAMHelper is where the packages install mppd-pam (cmd/mppd-pam):
+// a program run by mppd, not by people, goes under /usr/libexec (FHS 3.0,
+// Debian and Fedora alike).
+const defaultPAMHelper = "/usr/libexec/mppd/mppd-pam"
 
-// pamAuth checks a name and password through PAM (the service's auth stack,
-// then its account stack), so that whatever the host uses for logins
-// (pam_unix and /etc/shadow, sssd, LDAP...) decides, with its lockouts and
-// expiry rules.
+// pamHelperEnv is the helper's whole environment: nothing of mppd's own
+// (LISTEN_FDS, REMOTE_ADDR, ...). GOMAXPROCS=1 because it is a Go program
+// that does one thing and exits, as mppd@.service sets it for mppd.
+var pamHelperEnv = []string{"PATH=" + sendmailPath, "GOMAXPROCS=1"}
+
+// maxPAMHelperOutput bounds what is kept of the helper's standard output
+// and error for the log; the rest is read and dropped.
+const maxPAMHelperOutput = 1 << 10
+
+// pamAuth checks a name and password through PAM by running the helper
+// mppd-pam, which links libpam: mppd itself is a static program without
+// cgo, and connections that never reach PASS (or check it elsewhere) do not
+// pay for libc and libpam at start (BENCHMARKS.md). The helper runs the
+// service's auth stack, then its account stack, so that whatever the host
+// uses for logins (pam_unix and /etc/shadow, sssd, LDAP...) decides, with
+// its lockouts and expiry rules.
 type pamAuth struct {
 	service string
+	helper  string // absolute path of mppd-pam
 	timeout time.Duration
 }
 
-func newPAMAuth(service string, timeout time.Duration) (Authenticator, error) {
+func newPAMAuth(service, helper string, timeout time.Duration) (Authenticator, error) {
 	if err := checkPAMService(service); err != nil {
 		return nil, err
 	}
-	return &pamAuth{service: service, timeout: timeout}, nil
+	path, err := checkPAMHelper(helper)
+	if err != nil {
+		return nil, err
+	}
+	return &pamAuth{service: service, helper: path, timeout: timeout}, nil
 }
 
-// Authenticate implements Authenticator. PAM cannot be interrupted, so a
-// check that outlasts -auth-timeout (a module waiting on a dead LDAP
-// server) is answered 451 and left to finish on its own.
+// checkPAMHelper makes sure -pam-helper names a program mppd can run, so
+// that a missing helper stops mppd at start-up (exit 78) rather than
+// answering every PASS with 451. It returns the absolute path: inetd and
+// systemd start mppd in /, and the helper is never looked up in PATH.
+func checkPAMHelper(helper string) (string, error) {
+	if helper == "" {
+		return "", errors.New("-pam-helper is empty: pam:SERVICE needs mppd-pam")
+	}
+	path, err := filepath.Abs(helper)
+	if err != nil {
+		return "", fmt.Errorf("-pam-helper %s: %w", helper, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("-pam-helper: %w (pam:SERVICE needs mppd-pam: make build builds it where the PAM headers are installed)", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("-pam-helper %s: not a regular file", path)
+	}
+	// access(2) as mppd's own user and groups, who will run it.
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return "", fmt.Errorf("-pam-helper %s: not executable by mppd: %w", path, err)
+	}
+	return path, nil
+}
+
+// Authenticate implements Authenticator: one run of the helper, the request
+// on its standard input (never its arguments or environment, which other
+// users can see in /proc), the answer in its exit status. A helper that
+// outlasts -auth-timeout (a module waiting on a dead LDAP server) is killed
+// with all it started (its process group), and the answer is 451.
 func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error {
+	req, err := pamhelper.Encode(a.service, user, password)
+	if err != nil {
+		// PAM takes C strings: such a name or password cannot be right.
+		return errAuthFailed("not asked: " + err.Error())
+	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
+	// Room for the password past the bound, so that logSafe finds it whole
+	// wherever it starts within what is kept.
+	out := &limitedBuffer{max: maxPAMHelperOutput + len(password)}
+	cmd := exec.Command(a.helper)
+	cmd.Stdin = bytes.NewReader(req)
+	cmd.Stdout = out
+	cmd.Stderr = out
+	cmd.Env = pamHelperEnv
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A module's child that outlives the helper and keeps its output open
+	// must not hold the session.
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		return tempAuthError(fmt.Errorf("cannot run the PAM helper: %w", err))
+	}
 	done := make(chan error, 1)
-	go func() { done <- a.check(user, password) }()
+	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
-		return err
+	case err = <-done:
 	case <-ctx.Done():
-		return tempAuthError(fmt.Errorf("PAM service %s did not answer within %v", a.service, a.timeout))
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return tempAuthError(fmt.Errorf("PAM did not answer within %v: helper killed%s", a.timeout, helperSaid(out, password)))
 	}
+	st := cmd.ProcessState
+	if st == nil {
+		return tempAuthError(fmt.Errorf("PAM helper: %w%s", err, helperSaid(out, password)))
+	}
+	switch st.ExitCode() {
+	case pamhelper.ExitAccepted:
+		return nil
+	case pamhelper.ExitRefused:
+		return errAuthFailed(helperWords(out, password, "refused"))
+	case pamhelper.ExitTempFail:
+		return tempAuthError(errors.New(helperWords(out, password, "PAM could not decide")))
+	case pamhelper.ExitUsage:
+		return tempAuthError(fmt.Errorf("the PAM helper could not read mppd's request (another version of mppd-pam?)%s", helperSaid(out, password)))
+	}
+	return tempAuthError(fmt.Errorf("PAM helper: %s%s", st, helperSaid(out, password)))
 }
 
-func (a *pamAuth) check(user, password string) error {
-	// A PAM transaction stays on one thread from start to end: modules
-	// may keep per-thread state.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	conv, unexpected := pamConversation(password)
-	t, err := pam.StartFunc(a.service, user, conv)
-	if err != nil {
-		return tempAuthError(fmt.Errorf("pam_start(%s): %w", a.service, err))
+// helperWords is what the helper said, fit for the log, or def if nothing.
+func helperWords(out *limitedBuffer, password, def string) string {
+	if s := logSafe(out.String(), password); s != "" {
+		return s
 	}
-	defer t.End()
-	// PAM_DISALLOW_NULL_AUTHTOK: an empty password field never logs in
-	// over the network, even under a stack written with nullok. The delay
-	// a module asks for after a failure (pam_fail_delay) is left to libpam,
-	// which sleeps before pam_authenticate returns.
-	if err := t.Authenticate(pam.Silent | pam.DisallowNullAuthtok); err != nil {
-		return pamError("auth", err, *unexpected)
-	}
-	// The account stack: expired, locked or not-allowed accounts.
-	if err := t.AcctMgmt(pam.Silent | pam.DisallowNullAuthtok); err != nil {
-		return pamError("account", err, *unexpected)
-	}
-	return nil
+	return def
 }
 
-// pamConversation answers the first password prompt (echo off) and
-// nothing else: MPP has one password to give. A second prompt (a one-time
-// code) or a question to echo ends the check as a refusal, and unexpected
-// says what was asked, for the log. Messages for the user are dropped:
-// there is nobody to show them to.
-func pamConversation(password string) (func(pam.Style, string) (string, error), *string) {
-	unexpected := new(string)
-	answered := false
-	return func(style pam.Style, msg string) (string, error) {
-		switch style {
-		case pam.PromptEchoOff:
-			if !answered {
-				answered = true
-				return password, nil
+// helperSaid is ": " and what the helper said, if anything.
+func helperSaid(out *limitedBuffer, password string) string {
+	if s := logSafe(out.String(), password); s != "" {
+		return ": " + s
+	}
+	return ""
+}
+
+// logSafe makes a program's output one printable line for the log, of at
+// most maxPAMHelperOutput bytes: the password, should a module have echoed
+// it, becomes "[password]", line breaks "; ", other control characters and
+// invalid bytes "?".
+func logSafe(s, password string) string {
+	if password != "" {
+		s = strings.ReplaceAll(s, password, "[password]")
+	}
+	if len(s) > maxPAMHelperOutput {
+		s = s[:maxPAMHelperOutput]
+	}
+	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
+	for i, l := range lines {
+		lines[i] = strings.Map(func(r rune) rune {
+			if r == utf8.RuneError || r < 0x20 || r == 0x7f {
+				return '?'
 			}
-			*unexpected = "a second password prompt"
-		case pam.PromptEchoOn:
-			*unexpected = "a question (echo on)"
-		case pam.ErrorMsg, pam.TextInfo:
-			return "", nil
-		default:
-			*unexpected = "a binary prompt"
-		}
-		return "", errors.New(*unexpected)
-	}, unexpected
-}
-
-// pamError sorts PAM's answer: the user may not log in (530), or PAM could
-// not decide (451: a module or the service is broken or unreachable).
-func pamError(stack string, err error, unexpected string) error {
-	var pe pam.Error
-	if !errors.As(err, &pe) {
-		return tempAuthError(fmt.Errorf("%s: %w", stack, err))
+			return r
+		}, strings.TrimSpace(l))
 	}
-	why := fmt.Sprintf("%s: %s", stack, pe.Error())
-	switch pe {
-	case pam.ErrNewAuthtokReqd:
-		return errAuthFailed(why + " (password expired: it must be changed first)")
-	case pam.ErrConv:
-		if unexpected != "" {
-			why += " (PAM asked for " + unexpected + ")"
-		}
-		return errAuthFailed(why)
-	case pam.ErrAuth, pam.ErrUserUnknown, pam.ErrMaxtries, pam.ErrPermDenied,
-		pam.ErrAcctExpired, pam.ErrAuthtokExpired, pam.ErrCredExpired:
-		return errAuthFailed(why)
-	}
-	// ErrAuthinfoUnavail (e.g. the LDAP server is down), ErrCredInsufficient
-	// (mppd may not read the password database), ErrSystem, ErrService,
-	// ErrOpen, ErrAbort, ErrTryAgain...
-	return tempAuthError(errors.New(why))
+	return strings.Join(lines, "; ")
 }

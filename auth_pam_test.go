@@ -1,23 +1,66 @@
-//go:build pam && cgo
-
 package main
 
-// -auth pam:SERVICE against the real libpam and pam_unix, with users made
+// -auth pam:SERVICE against the real libpam and pam_unix, through the helper
+// mppd-pam built from cmd/mppd-pam as make build builds it, with users made
 // by useradd and chpasswd, through the service file the package ships
-// (packaging/pam.d/mpp) and through small stacks that make PAM fail,
-// hang, or talk.
+// (packaging/pam.d/mpp) and through small stacks that make PAM fail, hang,
+// or talk. auth_pam_helper_test.go tests mppd's side against fake helpers.
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/msteinert/pam/v2"
 )
+
+// pamHeaders is what cmd/mppd-pam needs to be built with PAM (Debian:
+// libpam0g-dev), as the Makefile looks for it.
+const pamHeaders = "/usr/include/security/pam_appl.h"
+
+var (
+	pamHelperOnce sync.Once
+	pamHelperPath string
+	pamHelperErr  error
+	pamHelperOut  []byte
+)
+
+// pamHelperBinary builds the PAM helper once per test run, with cgo and
+// -tags pam, into a directory other users may enter (the least-privilege
+// test runs it as a daemon user), and returns its path. Without the PAM
+// headers or a C compiler it skips (or fails under MPPD_REQUIRE_REAL=1).
+func pamHelperBinary(t testing.TB) string {
+	t.Helper()
+	_, err := os.Stat(pamHeaders)
+	needReal(t, err == nil, pamHeaders+" missing (libpam0g-dev): the PAM helper cannot be built")
+	_, err = exec.LookPath("gcc")
+	needReal(t, err == nil, "no C compiler (gcc): the PAM helper, a cgo program, cannot be built")
+	pamHelperOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mppd-pam-bin-")
+		if err != nil {
+			pamHelperErr = err
+			return
+		}
+		os.Chmod(dir, 0o755)
+		pamHelperPath = filepath.Join(dir, "mppd-pam")
+		cmd := exec.Command("go", "build", "-tags", "pam", "-o", pamHelperPath, "./cmd/mppd-pam")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		pamHelperOut, pamHelperErr = cmd.CombinedOutput()
+	})
+	if pamHelperErr != nil {
+		t.Fatalf("go build -tags pam ./cmd/mppd-pam: %v\n%s", pamHelperErr, pamHelperOut)
+	}
+	return pamHelperPath
+}
+
+// pamOptions are o with the built helper.
+func pamOptions(t testing.TB, o authOptions) authOptions {
+	t.Helper()
+	o.pamHelper = pamHelperBinary(t)
+	return o
+}
 
 // installPAMService writes a service file into /etc/pam.d under a unique
 // name and removes it at the end of the test.
@@ -48,11 +91,11 @@ func TestAuthPAM(t *testing.T) {
 	spec := "pam:" + shippedPAMService(t)
 
 	t.Run("right password", func(t *testing.T) {
-		code, _, err := checkAuth(t, authOptions{}, []string{spec}, user, pw)
+		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, user, pw)
 		wantCode(t, code, err, codeOK, spec, pw)
 	})
 	t.Run("wrong password, after the PAM delay", func(t *testing.T) {
-		code, took, err := checkAuth(t, authOptions{}, []string{spec}, user, "not it")
+		code, took, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, user, "not it")
 		wantCode(t, code, err, codeAuthFailed, spec, "not it")
 		// pam_unix asks for 2 s (pam_fail_delay), which libpam applies
 		// with up to 25% off; mppd must not cut it short.
@@ -61,13 +104,13 @@ func TestAuthPAM(t *testing.T) {
 		}
 	})
 	t.Run("unknown user", func(t *testing.T) {
-		code, _, err := checkAuth(t, authOptions{}, []string{spec}, "mppdnosuchuser", pw)
+		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, "mppdnosuchuser", pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 	})
 	t.Run("password must be changed", func(t *testing.T) {
 		u := addSystemUser(t, pw)
 		runCmd(t, "", "chage", "-d", "0", u)
-		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
+		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 		if !strings.Contains(err.Error(), "account") {
 			t.Errorf("reason %q: want the account stack's refusal", err)
@@ -76,7 +119,7 @@ func TestAuthPAM(t *testing.T) {
 	t.Run("account expired", func(t *testing.T) {
 		u := addSystemUser(t, pw)
 		runCmd(t, "", "chage", "-E", "1", u)
-		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
+		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 		if !strings.Contains(err.Error(), "account") {
 			t.Errorf("reason %q: want the account stack's refusal", err)
@@ -85,20 +128,20 @@ func TestAuthPAM(t *testing.T) {
 	t.Run("account locked", func(t *testing.T) {
 		u := addSystemUser(t, pw)
 		runCmd(t, "", "usermod", "-L", u)
-		code, _, err := checkAuth(t, authOptions{}, []string{spec}, u, pw)
+		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, u, pw)
 		wantCode(t, code, err, codeAuthFailed, spec, pw)
 	})
 	t.Run("PAM cannot reach its database: 451", func(t *testing.T) {
 		// pam_debug answers what it is told: here, what pam_sss or
 		// pam_ldap answer when their server is down.
 		svc := installPAMService(t, "auth required pam_debug.so auth=authinfo_unavail\naccount required pam_permit.so\n")
-		code, _, err := checkAuth(t, authOptions{}, []string{"pam:" + svc}, user, pw)
+		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{"pam:" + svc}, user, pw)
 		wantCode(t, code, err, codeLocalError, "pam:"+svc, pw)
 	})
 	t.Run("PAM hanging: 451 after -auth-timeout", func(t *testing.T) {
 		svc := installPAMService(t, "auth required pam_exec.so quiet /bin/sleep 5\naccount required pam_permit.so\n")
 		o := authOptions{timeout: 500 * time.Millisecond}
-		code, took, err := checkAuth(t, o, []string{"pam:" + svc}, user, pw)
+		code, took, err := checkAuth(t, pamOptions(t, o), []string{"pam:" + svc}, user, pw)
 		wantCode(t, code, err, codeLocalError, "pam:"+svc, pw)
 		if took < 450*time.Millisecond || took > 3*time.Second {
 			t.Errorf("gave up after %v, want about the 500ms -auth-timeout", took)
@@ -107,50 +150,19 @@ func TestAuthPAM(t *testing.T) {
 	t.Run("messages from PAM are not answers", func(t *testing.T) {
 		// pam_echo shows a text (PAM_TEXT_INFO) before the password prompt.
 		svc := installPAMService(t, "auth required pam_echo.so Hello %u\nauth required pam_unix.so nodelay\naccount required pam_unix.so\n")
-		code, _, err := checkAuth(t, authOptions{}, []string{"pam:" + svc}, user, pw)
+		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{"pam:" + svc}, user, pw)
 		wantCode(t, code, err, codeOK, "", pw)
 	})
 	t.Run("chain: PAM after a refusing shadow file", func(t *testing.T) {
-		code, _, err := checkAuth(t, authOptions{passwd: "examples/demo.passwd"}, []string{"shadow", spec}, user, pw)
+		code, _, err := checkAuth(t, pamOptions(t, authOptions{passwd: "examples/demo.passwd"}), []string{"shadow", spec}, user, pw)
 		wantCode(t, code, err, codeOK, "", pw)
 	})
 	t.Run("service that does not exist: refused at start-up", func(t *testing.T) {
-		_, err := newAuthChain([]string{"pam:mppd-no-such-service"}, authOptions{connectTimeout: time.Second, timeout: time.Second})
+		_, err := newAuthChain([]string{"pam:mppd-no-such-service"}, pamOptions(t, authOptions{connectTimeout: time.Second, timeout: time.Second}))
 		if err == nil || !strings.Contains(err.Error(), "no PAM service") {
 			t.Fatalf("got %v, want a start-up error", err)
 		}
 	})
-}
-
-// The conversation answers the first password prompt and nothing else.
-func TestPAMConversation(t *testing.T) {
-	conv, unexpected := pamConversation("pw")
-	if r, err := conv(pam.TextInfo, "hello"); err != nil || r != "" {
-		t.Errorf("text info: %q %v", r, err)
-	}
-	if r, err := conv(pam.PromptEchoOff, "Password: "); err != nil || r != "pw" {
-		t.Errorf("first password prompt: %q %v", r, err)
-	}
-	if r, err := conv(pam.PromptEchoOff, "Verification code: "); err == nil || r != "" {
-		t.Errorf("second password prompt answered: %q", r)
-	}
-	if !strings.Contains(*unexpected, "second password prompt") {
-		t.Errorf("unexpected = %q", *unexpected)
-	}
-	conv, unexpected = pamConversation("pw")
-	if _, err := conv(pam.PromptEchoOn, "login: "); err == nil || *unexpected == "" {
-		t.Errorf("echo-on prompt answered")
-	}
-	err := pamError("auth", pam.ErrConv, "a question (echo on)")
-	if asReplyError(err).code != codeAuthFailed || !strings.Contains(err.Error(), "echo on") {
-		t.Errorf("conversation error: %v", err)
-	}
-	if asReplyError(pamError("auth", pam.ErrSystem, "")).code != codeLocalError {
-		t.Errorf("system error is not a 451")
-	}
-	if asReplyError(pamError("auth", errors.New("odd"), "")).code != codeLocalError {
-		t.Errorf("a non-PAM error is not a 451")
-	}
 }
 
 // BenchmarkAuthPAM is BenchmarkAuthBackends for pam:SERVICE, through the shipped
@@ -159,19 +171,20 @@ func TestPAMConversation(t *testing.T) {
 func BenchmarkAuthPAM(b *testing.B) {
 	user := addSystemUser(b, "bench-pw")
 	b.Run("shipped", func(b *testing.B) {
-		benchOutcomes(b, authOptions{}, "pam:"+shippedPAMService(b), user, "bench-pw")
+		benchOutcomes(b, pamOptions(b, authOptions{}), "pam:"+shippedPAMService(b), user, "bench-pw")
 	})
 	b.Run("nodelay", func(b *testing.B) {
 		svc := installPAMService(b, "auth required pam_unix.so nodelay\naccount required pam_unix.so\n")
-		benchOutcomes(b, authOptions{}, "pam:"+svc, user, "bench-pw")
+		benchOutcomes(b, pamOptions(b, authOptions{}), "pam:"+svc, user, "bench-pw")
 	})
 }
 
-// TestAuthPAMLeastPrivilege runs the PAM build as the packaged unit runs
-// it: an unprivileged user whose only extra group is shadow, no_new_privs,
-// no capabilities. pam_unix then reads /etc/shadow itself (its setgid
-// helper is powerless under no_new_privs). Without the group, Debian's
-// common-auth refuses every password: a 530, as for any PAM service.
+// TestAuthPAMLeastPrivilege runs mppd and its PAM helper as the packaged
+// unit runs them: an unprivileged user whose only extra group is shadow,
+// no_new_privs, no capabilities. The helper inherits all of that, and
+// pam_unix in it reads /etc/shadow itself (its setgid helper is powerless
+// under no_new_privs). Without the group, Debian's common-auth refuses
+// every password: a 530, as for any PAM service.
 func TestAuthPAMLeastPrivilege(t *testing.T) {
 	setpriv := needProgram(t, "setpriv")
 	const pw = "pam Secret-5"
@@ -180,13 +193,16 @@ func TestAuthPAMLeastPrivilege(t *testing.T) {
 	runAs := newDaemonUser(t)
 	dir := shortTempDir(t, "mppd-pam-")
 	bin := filepath.Join(dir, "mppd")
-	if out, err := exec.Command("go", "build", "-tags", "pam", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags pam: %v\n%s", err, out)
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	helper := pamHelperBinary(t)
 	pass := func(groups, pw string) (string, string) {
 		cmd := exec.Command(setpriv, "--reuid", runAs, "--regid", runAs, "--groups", groups,
 			"--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
-			bin, "-log", "stderr", "-fail-delay", "0", "-auth", "pam:"+svc)
+			bin, "-log", "stderr", "-fail-delay", "0", "-auth", "pam:"+svc, "-pam-helper", helper)
 		cmd.Stdin = strings.NewReader("USER " + user + "\r\nPASS " + pw + "\r\nQUIT\r\n")
 		var stderr strings.Builder
 		cmd.Stderr = &stderr

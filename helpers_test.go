@@ -52,8 +52,9 @@ var (
 	buildOut  []byte
 )
 
-// mppdBinary builds the mppd binary once per test run and returns its path:
-// end-to-end tests run the program exactly as inetd or systemd would.
+// mppdBinary builds the mppd binary once per test run, static and without
+// cgo as make build builds it, and returns its path: end-to-end tests run
+// the program exactly as inetd or systemd would.
 func mppdBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -64,6 +65,7 @@ func mppdBinary(t testing.TB) string {
 		}
 		builtPath = filepath.Join(dir, "mppd")
 		cmd := exec.Command("go", "build", "-o", builtPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
 	if buildErr != nil {

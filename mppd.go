@@ -66,6 +66,7 @@ type options struct {
 	authCAFile         string
 	authConnectTimeout time.Duration
 	authTimeout        time.Duration
+	pamHelper          string
 
 	// Activation and logging
 	listen      string
@@ -101,6 +102,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.authCAFile, "auth-ca-file", "", "PEM `file` of the CA certificates that pop3s, STLS and ftps servers are verified against (default: the system roots)")
 	fs.DurationVar(&o.authConnectTimeout, "auth-connect-timeout", 10*time.Second, "give up connecting to a POP3 or FTP server after this `duration` (451)")
 	fs.DurationVar(&o.authTimeout, "auth-timeout", 20*time.Second, "give up one backend's whole check (connect, TLS, login; PAM) after this `duration` (451)")
+	fs.StringVar(&o.pamHelper, "pam-helper", defaultPAMHelper, "the `program` that checks passwords for -auth pam:SERVICE (mppd-pam)")
 
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate chain `file` (PEM): sessions are TLS from the first byte; reread for every connection")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key `file` (PEM) for -tls-cert")
@@ -217,7 +219,8 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 	// The chain applies -fail-delay itself, counted from when PASS came,
 	// so that the session adds none on top (auth_chain.go).
 	auth, err := newAuthChain(o.auth, authOptions{passwd: o.passwd, caFile: o.authCAFile,
-		connectTimeout: o.authConnectTimeout, timeout: o.authTimeout, failFloor: o.failDelay})
+		connectTimeout: o.authConnectTimeout, timeout: o.authTimeout, failFloor: o.failDelay,
+		pamHelper: o.pamHelper})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"net"
 	"os"
@@ -29,6 +30,7 @@ import (
 
 const (
 	pkgMppdPath      = "/usr/sbin/mppd"
+	pkgPAMHelperPath = "/usr/libexec/mppd/mppd-pam"
 	pkgUnitPath      = "/usr/lib/systemd/system/mppd@.service"
 	pkgSocketPath    = "/usr/lib/systemd/system/mppd.socket"
 	pkgXinetdPath    = "/etc/xinetd.d/mpp"
@@ -104,7 +106,7 @@ func TestPackage(t *testing.T) {
 	})
 
 	t.Run("installed", func(t *testing.T) {
-		for _, f := range []string{pkgMppdPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath, pkgXinetdPath,
+		for _, f := range []string{pkgMppdPath, pkgPAMHelperPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath, pkgXinetdPath,
 			"/usr/share/man/man8/mppd.8.gz", "/usr/bin/mpp", "/usr/share/man/man1/mpp.1.gz", "/etc/pam.d/mpp", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
 			pkgFail2banDir + "/filter.d/mppd.conf", pkgFail2banDir + "/jail.d/mppd.conf"} {
 			if !pkgFileExists(f) {
@@ -122,6 +124,32 @@ func TestPackage(t *testing.T) {
 		}
 		if sh := strings.TrimSpace(pkgRun(t, "getent", "passwd", "mppd")); !strings.HasSuffix(sh, ":/usr/sbin/nologin") {
 			t.Errorf("mppd's passwd entry %q: want shell /usr/sbin/nologin", sh)
+		}
+	})
+
+	t.Run("static", func(t *testing.T) {
+		// mppd links nothing, not even ld.so; PAM's C libraries are the
+		// helper's alone.
+		f, err := elf.Open(pkgMppdPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+				t.Errorf("%s has a %v program header: not a static program", pkgMppdPath, p.Type)
+			}
+		}
+		h, err := elf.Open(pkgPAMHelperPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		if libs, _ := h.ImportedLibraries(); !slices.Contains(libs, "libpam.so.0") {
+			t.Errorf("%s links %v, not libpam.so.0", pkgPAMHelperPath, libs)
+		}
+		if deps := pkgRun(t, "dpkg-query", "-W", "-f", "${Depends}", "mppd"); !strings.Contains(deps, "libpam0g") {
+			t.Errorf("the package depends on %q, not on libpam0g", deps)
 		}
 	})
 
@@ -182,6 +210,29 @@ func TestPackage(t *testing.T) {
 			addr := sandbox.start(t, "mppd,shadow", []string{"-delivery-timeout", "5s"})
 			postOne(t, addr, u, pkgMessage(u, "no-postdrop"), "451")
 		})
+		t.Run("pam", func(t *testing.T) {
+			// -auth pam:mpp with the shipped /etc/pam.d/mpp: mppd runs
+			// the installed helper as its child, inside the same sandbox
+			// (the seccomp filter, no_new_privs and the mounts are
+			// inherited), and pam_unix in it reads /etc/shadow through
+			// the group shadow.
+			args := []string{"-auth", "pam:mpp", "-fail-delay", "0"}
+			addr := sandbox.start(t, "", args)
+			pkgPostAndFind(t, addr, u, "socket-activate-pam")
+			c := newClient(t, dialRetry(t, addr))
+			c.expect("220")
+			c.cmd("USER "+u.name, "250")
+			c.cmd("PASS not-"+u.password, "530")
+			c.cmd("QUIT", "221")
+			// The control: without the group shadow, pam_unix cannot
+			// read the hash and the right password is refused too.
+			addr = sandbox.start(t, "mppd,postdrop", args)
+			c = newClient(t, dialRetry(t, addr))
+			c.expect("220")
+			c.cmd("USER "+u.name, "250")
+			c.cmd("PASS "+u.password, "530")
+			c.cmd("QUIT", "221")
+		})
 	})
 	t.Run("fail2ban", func(t *testing.T) { pkgTestFail2ban(t, u) })
 	t.Run("lintian", func(t *testing.T) {
@@ -201,7 +252,7 @@ func TestPackage(t *testing.T) {
 	// dpkg -r: the program and units go, the administrator's configuration
 	// (the xinetd conffile, the user) stays, the inetd line is off.
 	pkgDpkg(t, "-r", "mppd")
-	for _, f := range []string{pkgMppdPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath} {
+	for _, f := range []string{pkgMppdPath, pkgPAMHelperPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath} {
 		if pkgFileExists(f) {
 			t.Errorf("after dpkg -r: %s still there", f)
 		}

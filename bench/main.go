@@ -69,7 +69,6 @@ type options struct {
 	only                          string // figures to measure, "1,3"; "": all
 	mppdFlags                     string // more flags for mppd
 	mppdEnv                       string // environment for mppd under systemd-socket-activate
-	mppdStatic                    string // mppd built without cgo, when -mppd is not: its start is compared
 	dir                           string
 }
 
@@ -93,7 +92,6 @@ func main() {
 	flag.StringVar(&o.only, "only", "", "measure only these `figures` (1 throughput and memory, 3 start, 4 sessions), e.g. 1,3")
 	flag.StringVar(&o.mppdFlags, "mppd-flags", "", "more `flags` for mppd, split at white space (to compare settings)")
 	flag.StringVar(&o.mppdEnv, "mppd-env", "GOMAXPROCS=1", "`VAR=value ...` for mppd under systemd-socket-activate (GOMAXPROCS=1: as systemd/mppd@.service sets it)")
-	flag.StringVar(&o.mppdStatic, "mppd-static", "", "the same mppd built without cgo, when -mppd was built with it (-tags pam): their starts are compared")
 	flag.StringVar(&o.passBench, "pass-bench", "", "`file` with the output of go test -bench PASSOverhead; empty: no PASS figures")
 	flag.Parse()
 	var err error
@@ -331,16 +329,8 @@ func startAndSessions(o *options, t *table, mppdArgs, msmtpdArgs []string, say f
 		}
 		defer smtpAccept.stop()
 	}
-	var static *launcher
-	if o.mppdStatic != "" && o.want(3) {
-		args := append([]string{o.mppdStatic}, mppdArgs[1:]...)
-		if static, err = startActivate(o.activate, false, args, strings.Fields(o.mppdEnv)...); err != nil {
-			return err
-		}
-		defer static.stop()
-	}
 	if o.want(3) {
-		if err := start(o, t, floor, mppdAccept, smtpAccept, static, say); err != nil {
+		if err := start(o, t, floor, mppdAccept, smtpAccept, say); err != nil {
 			return err
 		}
 	}
@@ -351,14 +341,14 @@ func startAndSessions(o *options, t *table, mppdArgs, msmtpdArgs []string, say f
 }
 
 // start: figure 3, connect to greeting, the programs taking turns.
-func start(o *options, t *table, floor, mppdAccept, smtpAccept, static *launcher, say func(string, ...any)) error {
+func start(o *options, t *table, floor, mppdAccept, smtpAccept *launcher, say func(string, ...any)) error {
 	say("start: %d connections each to the greeting", o.greetings)
-	var floorT, mppT, smtpT, staticT []time.Duration
+	var floorT, mppT, smtpT []time.Duration
 	for i := 0; i < o.greetings; i++ {
 		for _, x := range []struct {
 			l *launcher
 			d *[]time.Duration
-		}{{floor, &floorT}, {mppdAccept, &mppT}, {smtpAccept, &smtpT}, {static, &staticT}} {
+		}{{floor, &floorT}, {mppdAccept, &mppT}, {smtpAccept, &smtpT}} {
 			if x.l == nil {
 				continue
 			}
@@ -375,11 +365,6 @@ func start(o *options, t *table, floor, mppdAccept, smtpAccept, static *launcher
 	t.add("3. exec to 220 greeting: mppd / C floor", ratio(median(mppT), median(floorT)), "as low as it goes",
 		fmt.Sprintf("medians of %d: mppd %s, one-line C program %s (p90 %s / %s)", o.greetings,
 			ms(median(mppT)), ms(median(floorT)), ms(pct(mppT, 90)), ms(pct(floorT, 90))))
-	if static != nil {
-		t.add("3. exec to 220 greeting: mppd with cgo / without", ratio(median(mppT), median(staticT)), "",
-			fmt.Sprintf("the build above links libc and libpam (-tags pam); built without cgo (no PAM): median %s, %s the C floor",
-				ms(median(staticT)), ratio(median(staticT), median(floorT))))
-	}
 	if smtpAccept != nil {
 		t.add("5. exec to greeting: mppd / msmtpd", ratio(median(mppT), median(smtpT)), "< 1",
 			fmt.Sprintf("msmtpd median %s (`--accept --inetd`: it reads stdin)", ms(median(smtpT))))

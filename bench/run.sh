@@ -10,14 +10,9 @@ GO=${GO:-go}
 work=$(mktemp -d "${TMPDIR:-/tmp}/mppd-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT INT TERM
 
-# mppd built as make build builds it: without cgo unless a tag needs it.
-CGO_ENABLED=${CGO_ENABLED:-0} $GO build -tags "${TAGS:-}" -trimpath -o "$work/mppd" .
-# Built with cgo (-tags pam), its start is also compared with a build without.
-static=
-if [ "${CGO_ENABLED:-0}" != 0 ]; then
-	static="$work/mppd-static"
-	CGO_ENABLED=0 $GO build -trimpath -o "$static" .
-fi
+# mppd built as make build builds it: static, without cgo (PAM is the
+# helper's, which no figure here uses).
+CGO_ENABLED=0 $GO build -trimpath -o "$work/mppd" .
 $GO build -o "$work/mppbench" ./bench
 gcc -O2 -o "$work/floor" bench/floor/floor.c
 # PASS over the bare hash, per kind: a Go benchmark, both timed in one loop;
@@ -27,4 +22,4 @@ if [ "${PASS_ITERATIONS:-40}" != 0 ]; then
 	pass="$work/pass.txt"
 	$GO test -run '^$' -bench '^BenchmarkPASSOverhead$' -benchtime "${PASS_ITERATIONS:-40}x" . >"$pass"
 fi
-"$work/mppbench" -mppd "$work/mppd" -mppd-static "$static" -floor "$work/floor" -pass-bench "$pass" "$@"
+"$work/mppbench" -mppd "$work/mppd" -floor "$work/floor" -pass-bench "$pass" "$@"

@@ -1,0 +1,285 @@
+package main
+
+// mppd's side of -auth pam:SERVICE against fake helpers (shell scripts in
+// place of mppd-pam): what it sends, how it reads exit statuses, and that a
+// helper that hangs, babbles or dies cannot hold up or mislead a session.
+// auth_pam_test.go runs the real helper against the real PAM.
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakePAMHelper writes a shell script to stand in for mppd-pam; dir is
+// where the script may leave what it saw.
+func fakePAMHelper(t *testing.T, script string) (helper, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	helper = filepath.Join(dir, "mppd-pam")
+	if err := os.WriteFile(helper, []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return helper, dir
+}
+
+// fakePAMCheck runs one check of pam:SERVICE through helper, SERVICE being
+// a service file that exists on any PAM system.
+func fakePAMCheck(t *testing.T, helper string, timeout time.Duration, user, pw string) (int, time.Duration, error) {
+	t.Helper()
+	a, err := newPAMAuth(anyPAMService(t), helper, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = a.Authenticate(context.Background(), user, pw)
+	return replyCode(err), time.Since(start), err
+}
+
+// anyPAMService is a PAM service whose file exists here ("other" is
+// Linux-PAM's fallback; Debian and Fedora ship it), as checkPAMService wants.
+func anyPAMService(t testing.TB) string {
+	t.Helper()
+	for _, dir := range pamServiceDirs {
+		if _, err := os.Stat(filepath.Join(dir, "other")); err == nil {
+			return "other"
+		}
+	}
+	needReal(t, false, "no PAM service file \"other\" in /etc/pam.d or /usr/lib/pam.d (libpam-runtime)")
+	return ""
+}
+
+func TestPAMHelperRequest(t *testing.T) {
+	// What the helper gets: the request on stdin, no arguments, and an
+	// environment of mppd's choosing, nothing of mppd's own.
+	t.Setenv("MPPD_TEST_CANARY", "inherited")
+	helper, dir := fakePAMHelper(t, `cat >"$0.stdin"; echo "$# $*" >"$0.args"; env >"$0.env"; exit 0`)
+	const pw = "pw s3cret caf\u00e9"
+	code, _, err := fakePAMCheck(t, helper, 5*time.Second, "alice", pw)
+	if code != codeOK {
+		t.Fatalf("exit 0: got %d (%v), want 250", code, err)
+	}
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read("mppd-pam.stdin"); got != "other\x00alice\x00"+pw+"\x00" {
+		t.Errorf("stdin %q", got)
+	}
+	if got := read("mppd-pam.args"); got != "0 \n" {
+		t.Errorf("arguments %q, want none", got)
+	}
+	env := read("mppd-pam.env")
+	mustNotLeak(t, env, pw)
+	if strings.Contains(env, "MPPD_TEST_CANARY") {
+		t.Errorf("mppd's environment reached the helper:\n%s", env)
+	}
+	if !strings.Contains(env, "GOMAXPROCS=1") {
+		t.Errorf("environment without GOMAXPROCS=1:\n%s", env)
+	}
+}
+
+func TestPAMHelperExitStatus(t *testing.T) {
+	for _, c := range []struct {
+		name, script string
+		want         int
+		reason       string // in the error, for the log
+	}{
+		{"accepted", "exit 0", codeOK, ""},
+		{"refused", `echo "auth: Authentication failure" >&2; exit 1`, codeAuthFailed, "auth: Authentication failure"},
+		{"refused, silent", "exit 1", codeAuthFailed, "refused"},
+		{"PAM cannot decide", `echo "auth: Authentication information cannot be recovered" >&2; exit 111`, codeLocalError, "cannot be recovered"},
+		{"bad request", `echo "mppd-pam: bad request: x" >&2; exit 2`, codeLocalError, "could not read mppd's request"},
+		{"unknown status", "exit 7", codeLocalError, "exit status 7"},
+		{"killed", "kill -9 $$", codeLocalError, "signal: killed"},
+		{"reads nothing, refuses", `exec <&-; exit 1`, codeAuthFailed, "refused"},
+		{"not a program", "", codeLocalError, "exec format error"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			helper, _ := fakePAMHelper(t, c.script)
+			if c.script == "" {
+				os.WriteFile(helper, []byte("\x7fELF not really"), 0o755)
+			}
+			code, _, err := fakePAMCheck(t, helper, 5*time.Second, "alice", "pw")
+			if code != c.want {
+				t.Fatalf("got %d (%v), want %d", code, err, c.want)
+			}
+			if c.reason != "" && !strings.Contains(err.Error(), c.reason) {
+				t.Errorf("error %q, want it to say %q", err, c.reason)
+			}
+		})
+	}
+}
+
+// A helper that hangs (a module waiting on a dead server) is killed at
+// -auth-timeout with what it started, and the answer is 451.
+func TestPAMHelperTimeout(t *testing.T) {
+	helper, dir := fakePAMHelper(t, `sleep 60 & echo $! >"$0.child"; wait`)
+	code, took, err := fakePAMCheck(t, helper, 300*time.Millisecond, "alice", "pw")
+	if code != codeLocalError || !strings.Contains(err.Error(), "did not answer within 300ms") {
+		t.Fatalf("got %d (%v), want 451 for the timeout", code, err)
+	}
+	if took < 300*time.Millisecond || took > 2*time.Second {
+		t.Errorf("answered after %v, want about 300ms", took)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "mppd-pam.child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 {
+		t.Fatalf("child pid %q", b)
+	}
+	// The child was in the helper's process group; once killed, it is
+	// reaped by init (or gone) within moments.
+	deadline := time.Now().Add(2 * time.Second)
+	for syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the helper's child %d outlived the timeout", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	// pid (comm) STATE ...: comm may hold spaces, STATE follows the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
+}
+
+// A helper whose child keeps its output open after it has answered does not
+// hold the session past a second.
+func TestPAMHelperLeftoverChild(t *testing.T) {
+	helper, dir := fakePAMHelper(t, `sleep 30 & echo $! >"$0.child"; exit 1`)
+	code, took, err := fakePAMCheck(t, helper, 20*time.Second, "alice", "pw")
+	if b, err := os.ReadFile(filepath.Join(dir, "mppd-pam.child")); err == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if code != codeAuthFailed {
+		t.Fatalf("got %d (%v), want 530", code, err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("answered after %v: a leftover child held the session", took)
+	}
+}
+
+// Whatever the helper writes is bounded, made one printable line, and never
+// shows the password, should a module echo it.
+func TestPAMHelperOutput(t *testing.T) {
+	const pw = "Echoed-Secret-77"
+	t.Run("huge", func(t *testing.T) {
+		helper, _ := fakePAMHelper(t, `head -c 20000000 /dev/zero | tr '\0' x >&2; exit 1`)
+		code, took, err := fakePAMCheck(t, helper, 20*time.Second, "alice", pw)
+		if code != codeAuthFailed {
+			t.Fatalf("got %d (%v), want 530", code, err)
+		}
+		if n := len(err.Error()); n > maxPAMHelperOutput+100 {
+			t.Errorf("error of %d bytes, want at most about %d", n, maxPAMHelperOutput)
+		}
+		if took > 10*time.Second {
+			t.Errorf("took %v", took)
+		}
+	})
+	t.Run("garbage", func(t *testing.T) {
+		helper, _ := fakePAMHelper(t, `printf 'a\033[2J\r\nb\000c\377d\n' ; printf 'said %s twice: %s\n' "`+pw+`" "`+pw+`" >&2; exit 111`)
+		code, _, err := fakePAMCheck(t, helper, 5*time.Second, "alice", pw)
+		if code != codeLocalError {
+			t.Fatalf("got %d (%v), want 451", code, err)
+		}
+		msg := err.Error()
+		mustNotLeak(t, msg, pw)
+		for _, r := range msg {
+			if r < 0x20 || r == 0x7f || r == '\uFFFD' {
+				t.Errorf("control or invalid character %q in %q", r, msg)
+			}
+		}
+		if !strings.Contains(msg, "said [password] twice: [password]") || !strings.Contains(msg, "a?[2J; b?c?d") {
+			t.Errorf("error %q", msg)
+		}
+	})
+	t.Run("password cut at the bound", func(t *testing.T) {
+		// The password straddles the bound of what is kept: no piece of
+		// it may be left at the end.
+		pad := strings.Repeat("y", maxPAMHelperOutput-5)
+		helper, _ := fakePAMHelper(t, `printf '%s%s%s' "`+pad+`" "`+pw+`" "`+pad+`" >&2; exit 1`)
+		_, _, err := fakePAMCheck(t, helper, 5*time.Second, "alice", pw)
+		if msg := err.Error(); strings.Contains(msg, pw[:5]) {
+			t.Errorf("a piece of the password is in %q", msg[len(msg)-40:])
+		}
+	})
+}
+
+// Names and passwords PAM could never be given are refused without running
+// the helper.
+func TestPAMHelperNotAsked(t *testing.T) {
+	helper, dir := fakePAMHelper(t, `touch "$0.ran"; exit 0`)
+	for _, c := range [][2]string{{"al\x00ice", "pw"}, {"alice", "p\x00w"}, {"alice", strings.Repeat("p", 5000)}} {
+		code, _, err := fakePAMCheck(t, helper, 5*time.Second, c[0], c[1])
+		if code != codeAuthFailed {
+			t.Errorf("%.20q: got %d (%v), want 530", c, code, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mppd-pam.ran")); err == nil {
+		t.Errorf("the helper ran")
+	}
+}
+
+// A helper that cannot be run stops mppd at start-up (exit 78), not at PASS.
+func TestPAMHelperAtStartUp(t *testing.T) {
+	svc := anyPAMService(t)
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "not-exec")
+	os.WriteFile(notExec, []byte("#!/bin/sh\nexit 0\n"), 0o644)
+	for _, c := range []struct{ helper, want string }{
+		{filepath.Join(dir, "missing"), "no such file"},
+		{dir, "not a regular file"},
+		{notExec, "not executable"},
+		{"", "-pam-helper is empty"},
+	} {
+		_, err := newAuthChain([]string{"pam:" + svc}, authOptions{connectTimeout: time.Second, timeout: time.Second, pamHelper: c.helper})
+		if c.helper == "" {
+			_, err = newPAMAuth(svc, "", time.Second)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "-pam-helper") {
+			t.Errorf("-pam-helper %q: %v, want an error saying %q", c.helper, err, c.want)
+		}
+	}
+
+	// The program itself: exit 78, with the reason on stderr.
+	bin := mppdBinary(t)
+	out, err := exec.Command(bin, "-log", "stderr", "-auth", "pam:"+svc, "-pam-helper", filepath.Join(dir, "missing")).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitConfig {
+		t.Fatalf("mppd with a missing helper: %v, want exit %d\n%s", err, exitConfig, out)
+	}
+	if !strings.Contains(string(out), "-pam-helper") {
+		t.Errorf("message %q does not name -pam-helper", out)
+	}
+	// A relative -pam-helper is resolved at start-up, not against the
+	// directory of each check.
+	helper, _ := fakePAMHelper(t, "exit 0")
+	t.Chdir(filepath.Dir(helper))
+	a, err := newPAMAuth(svc, "./mppd-pam", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := a.(*pamAuth).helper; got != helper {
+		t.Errorf("helper %q, want %q", got, helper)
+	}
+}

@@ -1,0 +1,97 @@
+//go:build pam && cgo
+
+package main
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/mppd/mppd/internal/pamhelper"
+	"github.com/msteinert/pam/v2"
+)
+
+// check runs the service's auth stack, then its account stack, so that
+// whatever the host uses for logins (pam_unix and /etc/shadow, sssd,
+// LDAP...) decides, with its lockouts and expiry rules. It returns the exit
+// status and why, for mppd's log.
+func check(service, user, password string) (int, string) {
+	// A PAM transaction stays on one thread from start to end: modules
+	// may keep per-thread state.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	conv, unexpected := pamConversation(password)
+	t, err := pam.StartFunc(service, user, conv)
+	if err != nil {
+		return pamhelper.ExitTempFail, fmt.Sprintf("pam_start(%s): %v", service, err)
+	}
+	defer t.End()
+	// PAM_DISALLOW_NULL_AUTHTOK: an empty password field never logs in
+	// over the network, even under a stack written with nullok. The delay
+	// a module asks for after a failure (pam_fail_delay) is left to libpam,
+	// which sleeps before pam_authenticate returns.
+	if err := t.Authenticate(pam.Silent | pam.DisallowNullAuthtok); err != nil {
+		return pamStatus("auth", err, *unexpected)
+	}
+	// The account stack: expired, locked or not-allowed accounts.
+	if err := t.AcctMgmt(pam.Silent | pam.DisallowNullAuthtok); err != nil {
+		return pamStatus("account", err, *unexpected)
+	}
+	return pamhelper.ExitAccepted, ""
+}
+
+// pamConversation answers the first password prompt (echo off) and
+// nothing else: MPP has one password to give. A second prompt (a one-time
+// code) or a question to echo ends the check as a refusal, and unexpected
+// says what was asked, for the log. Messages for the user are dropped:
+// there is nobody to show them to.
+func pamConversation(password string) (func(pam.Style, string) (string, error), *string) {
+	unexpected := new(string)
+	answered := false
+	return func(style pam.Style, msg string) (string, error) {
+		switch style {
+		case pam.PromptEchoOff:
+			if !answered {
+				answered = true
+				return password, nil
+			}
+			*unexpected = "a second password prompt"
+		case pam.PromptEchoOn:
+			*unexpected = "a question (echo on)"
+		case pam.ErrorMsg, pam.TextInfo:
+			return "", nil
+		default:
+			*unexpected = "a binary prompt"
+		}
+		return "", errors.New(*unexpected)
+	}, unexpected
+}
+
+// pamStatus sorts PAM's answer: the user may not log in (refused: mppd
+// answers 530), or PAM could not decide (a temporary failure, 451: a
+// module or the service is broken or unreachable). Unknown users and wrong
+// passwords are both refusals; only the log line tells them apart.
+func pamStatus(stack string, err error, unexpected string) (int, string) {
+	var pe pam.Error
+	if !errors.As(err, &pe) {
+		return pamhelper.ExitTempFail, fmt.Sprintf("%s: %v", stack, err)
+	}
+	why := fmt.Sprintf("%s: %s", stack, pe.Error())
+	switch pe {
+	case pam.ErrNewAuthtokReqd:
+		return pamhelper.ExitRefused, why + " (password expired: it must be changed first)"
+	case pam.ErrConv:
+		if unexpected != "" {
+			why += " (PAM asked for " + unexpected + ")"
+		}
+		return pamhelper.ExitRefused, why
+	case pam.ErrAuth, pam.ErrUserUnknown, pam.ErrMaxtries, pam.ErrPermDenied,
+		pam.ErrAcctExpired, pam.ErrAuthtokExpired, pam.ErrCredExpired:
+		return pamhelper.ExitRefused, why
+	}
+	// ErrAuthinfoUnavail (e.g. the LDAP server is down), ErrCredInsufficient
+	// (the helper may not read the password database), ErrSystem, ErrService,
+	// ErrOpen, ErrAbort, ErrTryAgain...
+	return pamhelper.ExitTempFail, why
+}

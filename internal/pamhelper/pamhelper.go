@@ -1,0 +1,95 @@
+// Package pamhelper is what mppd and its PAM helper, mppd-pam, agree on:
+// the request mppd writes on the helper's standard input and the exit
+// statuses the helper answers with.
+//
+// The request is three NUL-terminated fields, SERVICE, USER and PASSWORD,
+// and nothing after them: the password goes through a pipe, never through
+// the command line or the environment, which other users can read in
+// /proc. The answer is the exit status, as with the checkpassword interface
+// of qmail and Dovecot: 0 accepted, 1 refused, 111 a temporary failure
+// (PAM could not decide), 2 a request the helper could not read. The helper
+// may say why on standard error, never with the password.
+package pamhelper
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Exit statuses of the helper.
+const (
+	ExitAccepted = 0
+	ExitRefused  = 1
+	ExitUsage    = 2   // a malformed request (checkpassword: misuse)
+	ExitTempFail = 111 // checkpassword's "temporary problem"
+)
+
+// Bounds of the request's fields, in bytes. A PAM service name is a file
+// name; user names are short (useradd allows 32 bytes) but may come from a
+// directory; Linux-PAM's conversation limit on one answer, PAM_MAX_RESP_SIZE,
+// is 512 bytes, and pam_unix refuses longer passwords.
+const (
+	MaxService  = 255
+	MaxUser     = 1024
+	MaxPassword = 4096
+	// MaxRequest is the longest request: every field full, and its NULs.
+	MaxRequest = MaxService + MaxUser + MaxPassword + 3
+)
+
+// Encode is the request for service, user and password, or an error for
+// fields the helper would refuse: empty (but the password), too long, or
+// holding a NUL, which PAM, taking C strings, could never be given whole.
+func Encode(service, user, password string) ([]byte, error) {
+	if err := check(service, user, password); err != nil {
+		return nil, err
+	}
+	req := make([]byte, 0, len(service)+len(user)+len(password)+3)
+	req = append(append(req, service...), 0)
+	req = append(append(req, user...), 0)
+	req = append(append(req, password...), 0)
+	return req, nil
+}
+
+// Decode reads one request from r, reading no more than MaxRequest+1 bytes.
+func Decode(r io.Reader) (service, user, password string, err error) {
+	b, err := io.ReadAll(io.LimitReader(r, MaxRequest+1))
+	if err != nil {
+		return "", "", "", err
+	}
+	if len(b) > MaxRequest {
+		return "", "", "", fmt.Errorf("request longer than %d bytes", MaxRequest)
+	}
+	if len(b) == 0 || b[len(b)-1] != 0 {
+		return "", "", "", errors.New("request does not end with a NUL")
+	}
+	f := strings.Split(string(b[:len(b)-1]), "\x00")
+	if len(f) != 3 {
+		return "", "", "", fmt.Errorf("request has %d fields, want 3 (service, user, password)", len(f))
+	}
+	if err := check(f[0], f[1], f[2]); err != nil {
+		return "", "", "", err
+	}
+	return f[0], f[1], f[2], nil
+}
+
+// check bounds the fields. The service and the user may not be empty; the
+// password may (PAM refuses it under PAM_DISALLOW_NULL_AUTHTOK).
+func check(service, user, password string) error {
+	for _, f := range []struct {
+		name, v  string
+		max      int
+		nonEmpty bool
+	}{{"service name", service, MaxService, true}, {"user name", user, MaxUser, true}, {"password", password, MaxPassword, false}} {
+		switch {
+		case f.nonEmpty && f.v == "":
+			return fmt.Errorf("%s empty", f.name)
+		case len(f.v) > f.max:
+			return fmt.Errorf("%s over %d bytes", f.name, f.max)
+		case strings.IndexByte(f.v, 0) >= 0:
+			return fmt.Errorf("%s holds a NUL", f.name)
+		}
+	}
+	return nil
+}
