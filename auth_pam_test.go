@@ -86,6 +86,7 @@ func shippedPAMService(t testing.TB) string {
 }
 
 func TestAuthPAM(t *testing.T) {
+	pamHelperBinary(t) // skip before making users, if it cannot be built
 	const pw = "pam Secret-3"
 	user := addSystemUser(t, pw)
 	spec := "pam:" + shippedPAMService(t)
@@ -169,6 +170,7 @@ func TestAuthPAM(t *testing.T) {
 // service file (pam_unix, which asks for a 2 s delay after a failure) and
 // through pam_unix with nodelay.
 func BenchmarkAuthPAM(b *testing.B) {
+	pamHelperBinary(b)
 	user := addSystemUser(b, "bench-pw")
 	b.Run("shipped", func(b *testing.B) {
 		benchOutcomes(b, pamOptions(b, authOptions{}), "pam:"+shippedPAMService(b), user, "bench-pw")
@@ -187,6 +189,7 @@ func BenchmarkAuthPAM(b *testing.B) {
 // every password: a 530, as for any PAM service.
 func TestAuthPAMLeastPrivilege(t *testing.T) {
 	setpriv := needProgram(t, "setpriv")
+	helper := pamHelperBinary(t)
 	const pw = "pam Secret-5"
 	user := addSystemUser(t, pw)
 	svc := shippedPAMService(t)
@@ -198,7 +201,6 @@ func TestAuthPAMLeastPrivilege(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	helper := pamHelperBinary(t)
 	pass := func(groups, pw string) (string, string) {
 		cmd := exec.Command(setpriv, "--reuid", runAs, "--regid", runAs, "--groups", groups,
 			"--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",

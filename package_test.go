@@ -46,6 +46,7 @@ func TestPackage(t *testing.T) {
 		"useradd", "chpasswd", "gcc"} {
 		needProgram(t, p)
 	}
+	needReal(t, pkgFileExists(pamHeaders), pamHeaders+" missing (libpam0g-dev): make package cannot build the PAM helper")
 	xinetd := pkgXinetdBinary(t)
 	needReal(t, exec.Command("postfix", "status").Run() == nil, "Postfix is not running (postfix start)")
 	needReal(t, pkgFileExists("/usr/include/x86_64-linux-gnu/asm/unistd_64.h"), "kernel headers (linux-libc-dev) missing: cannot number system calls")
