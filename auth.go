@@ -14,9 +14,7 @@ import (
 	"time"
 
 	"github.com/GehirnInc/crypt"
-	_ "github.com/GehirnInc/crypt/md5_crypt"    // $1$
-	_ "github.com/GehirnInc/crypt/sha256_crypt" // $5$
-	_ "github.com/GehirnInc/crypt/sha512_crypt" // $6$
+	_ "github.com/GehirnInc/crypt/md5_crypt" // $1$; $5$ and $6$: shacrypt.go
 	"github.com/go-crypt/x/yescrypt"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -239,7 +237,11 @@ func verifyHash(hash, password string) (bool, error) {
 			return false, fmt.Errorf("unsupported bcrypt hash: %v", err)
 		}
 		return err == nil, nil
-	case strings.HasPrefix(hash, "$1$"), strings.HasPrefix(hash, "$5$"), strings.HasPrefix(hash, "$6$"):
+	case strings.HasPrefix(hash, "$6$"):
+		return shaCrypt512.verify(hash, []byte(password))
+	case strings.HasPrefix(hash, "$5$"):
+		return shaCrypt256.verify(hash, []byte(password))
+	case strings.HasPrefix(hash, "$1$"):
 		err := crypt.NewFromHash(hash).Verify(hash, []byte(password))
 		if err != nil && !errors.Is(err, crypt.ErrKeyMismatch) {
 			return false, fmt.Errorf("bad hash: %v", err)
