@@ -83,6 +83,10 @@ func TestPackage(t *testing.T) {
 		if f := strings.Fields(string(q)); len(f) != 3 || f[0] != "mppd" || f[1] != debVersion || !strings.HasSuffix(rpm, "."+f[2]+".rpm") {
 			t.Errorf("rpm says %q for %s", q, rpm)
 		}
+		// The PAM helper's library (the .deb's comes from dpkg-shlibdeps).
+		if reqs := strings.Fields(pkgRun(t, "rpm", "-qpR", rpm)); !slices.Contains(reqs, "pam") {
+			t.Errorf("the .rpm requires %v, not pam", reqs)
+		}
 		rpmFiles := strings.Fields(pkgRun(t, "rpm", "-qpl", rpm))
 		var debFiles []string
 		for _, l := range strings.Split(pkgRun(t, "dpkg-deb", "-c", deb), "\n") {
