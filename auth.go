@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -107,7 +106,7 @@ func (e *passwdEntry) expired(now time.Time) string {
 // (nil if none), and a hash to verify against when there is no usable one:
 // the first hash of the kind the file holds most, so that its cost matches.
 func lookupPasswd(path, user string) (*passwdEntry, string, error) {
-	f, err := os.Open(path)
+	f, err := openPlain(path)
 	if err != nil {
 		return nil, "", err
 	}

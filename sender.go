@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/user"
 	"strings"
 	"time"
@@ -60,7 +59,7 @@ type Identity struct {
 // first line of /etc/mailname (Debian's name for "the domain this host's
 // mail comes from", which Postfix's myorigin also uses there), else host.
 func defaultDomain(mailname, host string) string {
-	if b, err := os.ReadFile(mailname); err == nil {
+	if b, err := readPlain(mailname, maxMailname); err == nil {
 		first, _, _ := strings.Cut(string(b), "\n")
 		if d := strings.TrimSpace(first); d != "" && checkDomain(d) == nil {
 			return d
@@ -68,6 +67,10 @@ func defaultDomain(mailname, host string) string {
 	}
 	return host
 }
+
+// maxMailname bounds what is read of /etc/mailname: its first line is a
+// domain name, 253 bytes at most.
+const maxMailname = 4 << 10
 
 // checkDomain refuses what cannot be the domain of a mail address: it goes
 // into sendmail's argument list and into headers, so nothing but letters,
@@ -192,7 +195,7 @@ type loginMap map[string][]string
 // typing mistake is seen at start-up (exit 78) instead of silently allowing
 // less than the administrator meant.
 func readLoginMap(path string) (loginMap, error) {
-	f, err := os.Open(path)
+	f, err := openPlain(path)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 )
 
 // Conn is one client connection: a net.Conn, or stdin/stdout wrapped by
@@ -562,9 +561,10 @@ func (r readerWithDeadline) Read(p []byte) (int, error) {
 
 func newSessionID() string {
 	var b [6]byte
-	// getrandom(2) itself: crypto/rand sets up state on its first use, which
-	// takes more than twice as long and, under inetd, delays the greeting.
-	if n, err := unix.Getrandom(b[:], 0); err != nil || n != len(b) {
+	// getrandom(2) itself (sysrand.go): crypto/rand sets up state on its
+	// first use, which takes more than twice as long and, under inetd,
+	// delays the greeting.
+	if !getrandom(b[:]) {
 		rand.Read(b[:])
 	}
 	return hex.EncodeToString(b[:])
