@@ -315,6 +315,19 @@ func (l *launcherLog) String() string {
 	return l.b.String()
 }
 
+// contains says whether the log holds s, waiting a while for it: mppd may
+// write its log line after the reply the test has just read.
+func (l *launcherLog) contains(s string) bool {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(l.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 func TestSystemdSocketActivate(t *testing.T) {
 	ssa := needProgram(t, "systemd-socket-activate")
 	for _, mode := range []string{"--accept", "--inetd"} {

@@ -200,7 +200,7 @@ func TestPostfixEndToEnd(t *testing.T) {
 	if m == nil {
 		t.Fatalf("mppd's Received: is %q", recv[1])
 	}
-	if !strings.Contains(log.String(), "session="+m[1]) {
+	if !log.contains("session=" + m[1]) {
 		t.Errorf("session id %s of the Received: field not in the log:\n%s", m[1], log)
 	}
 	for name, want := range map[string]string{
@@ -274,7 +274,7 @@ func TestPostfixNoRecipients(t *testing.T) {
 	if !strings.Contains(reply, "no recipients") {
 		t.Errorf("reply %q does not say there were no recipients", reply)
 	}
-	if !strings.Contains(log.String(), "No recipient addresses found") {
+	if !log.contains("No recipient addresses found") {
 		t.Errorf("log lacks Postfix's words:\n%s", log)
 	}
 }
@@ -351,7 +351,7 @@ func (p *privilegeTest) refusedAtOnce(t *testing.T, addr string, log *launcherLo
 		t.Errorf("451 after %v: postdrop was left to retry", d)
 	}
 	for _, f := range fix {
-		if !strings.Contains(log.String(), f) {
+		if !log.contains(f) {
 			t.Errorf("the log does not say what to fix (%q):\n%s", f, log)
 		}
 	}
