@@ -51,7 +51,7 @@ func activate(listenAddr string) (*started, error) {
 			}
 			return &started{mode: "inetd-wait", listeners: []net.Listener{l}}, nil
 		}
-		c, err := net.FileConn(os.Stdin)
+		c, err := inheritedConn(os.Stdin)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +68,7 @@ func fromSystemd(files []*os.File) (*started, error) {
 		}
 	}()
 	if len(files) == 1 && !isListening(int(files[0].Fd())) {
-		c, err := net.FileConn(files[0])
+		c, err := inheritedConn(files[0])
 		if err != nil {
 			return nil, fmt.Errorf("LISTEN_FDS: fd 3: %v", err)
 		}
@@ -86,6 +86,17 @@ func fromSystemd(files []*os.File) (*started, error) {
 		s.listeners = append(s.listeners, l)
 	}
 	return s, nil
+}
+
+// inheritedConn is the one connection of a process that serves one: a
+// stream socket is used in blocking mode, outside the network poller
+// (sockConn); anything else as net.FileConn makes it.
+func inheritedConn(f *os.File) (net.Conn, error) {
+	fd := int(f.Fd())
+	if typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE); err == nil && typ == unix.SOCK_STREAM {
+		return newSockConn(fd)
+	}
+	return net.FileConn(f)
 }
 
 func isSocket(fd int) bool {

@@ -182,6 +182,7 @@ func run(args []string) int {
 	}
 	closeInheritedFDs()
 	if st.conn != nil {
+		cfg.ReadBuffer = oneConnReadBuffer
 		log.WithFields(logrus.Fields{"mode": st.mode, "log": logUsed}).Debug("session start")
 		tr.serve(cfg, st.conn, st.peer)
 		return exitOK

@@ -1,0 +1,81 @@
+package main
+
+// End-to-end tests of the idle and session limits on the connection mppd
+// inherits from inetd or systemd, which it reads in blocking mode with the
+// socket's own timeouts (sockconn.go).
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestInetdIdleTimeout(t *testing.T) {
+	_, flags := e2eSetup(t, "")
+	c, cmd := startInetd(t, append(flags, "-idle-timeout", "300ms")...)
+	c.expect("220")
+	c.cmd("USER alice", "250")
+	start := time.Now()
+	got := c.rest()
+	if want := "451 Idle timeout, closing connection\r\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("ended after %v of idleness, before -idle-timeout", d)
+	}
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
+// TestInetdSessionTimeoutTrickle: a client that sends a line of text every
+// few milliseconds is never idle; the session limit still ends it, and the
+// text without its final dot is not delivered.
+func TestInetdSessionTimeoutTrickle(t *testing.T) {
+	dir, flags := e2eSetup(t, "")
+	c, cmd := startInetd(t, append(flags, "-idle-timeout", "300ms", "-session-timeout", "1s")...)
+	c.startText()
+	var stop atomic.Bool
+	defer stop.Store(true)
+	go func() {
+		for !stop.Load() {
+			if _, err := c.conn.Write([]byte("more text\r\n")); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if got, want := c.rest(), "451 Session time limit exceeded, closing connection\r\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	stop.Store(true)
+	waitExit(t, cmd)
+	if s := recorded(t, dir, "started"); len(s) != 0 {
+		t.Errorf("delivery started %d times for a text without its dot", len(s))
+	}
+}
+
+// TestSystemdAcceptIdleTimeout: the same limit on the socket that
+// systemd-socket-activate --accept passes as fd 3.
+func TestSystemdAcceptIdleTimeout(t *testing.T) {
+	ssa := needProgram(t, "systemd-socket-activate")
+	_, flags := e2eSetup(t, "")
+	addr := freePort(t)
+	startLauncher(t, ssa, append([]string{"-l", addr, "--accept", "--", mppdBinary(t), "-idle-timeout", "300ms"}, flags...)...)
+	c := newClient(t, dialRetry(t, addr))
+	c.expect("220")
+	got := c.rest()
+	if want := "451 Idle timeout, closing connection\r\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	// And a session that keeps to the limits still works.
+	c = newClient(t, dialRetry(t, addr))
+	c.startText()
+	c.send(e2eMessage)
+	c.expect("250")
+	c.cmd("QUIT", "221")
+	if extra := c.rest(); strings.TrimSpace(extra) != "" {
+		t.Errorf("after 221: %q", extra)
+	}
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// sockConn is the one connection of a process started by inetd, xinetd or
+// a socket unit with Accept=yes, used in blocking mode with plain read(2)
+// and write(2), outside Go's network poller.
+//
+// A net.Conn from net.FileConn puts the socket in non-blocking mode and
+// parks the goroutine in the poller whenever a read would block: an
+// epoll_pwait, a futex hand-off between threads and a scheduler pass for
+// every wait. A process that serves one connection has nothing else to do
+// while it waits, and for a large message text that machinery was about a
+// tenth of mppd's CPU (BENCHMARKS.md). Here the thread sleeps in read(2)
+// itself.
+//
+// Deadlines become the socket's own timeouts, SO_RCVTIMEO and SO_SNDTIMEO
+// (socket(7)), set before a read or write when the time left to the
+// deadline differs from the timeout in place by more than timeoutSlack. A
+// read or write that ends in EAGAIN for its timeout, or in EINTR for a
+// signal (the kernel does not restart a socket call with a timeout), is
+// retried with the time then left, and returns os.ErrDeadlineExceeded once
+// the deadline has passed, as a net.Conn does.
+type sockConn struct {
+	fd     int
+	remote net.Addr
+	local  net.Addr
+
+	// use is held (shared) by Read and Write around their system calls and
+	// taken by Close, so that the descriptor is never closed, and its
+	// number reused, under a call still using it.
+	use    sync.RWMutex
+	closed atomic.Bool // Close has begun: no more calls, and no second shutdown
+
+	mu            sync.Mutex // the deadlines: Set*Deadline may come from another goroutine (TLS)
+	readDeadline  time.Time
+	writeDeadline time.Time
+
+	rcvTimeo time.Duration // SO_RCVTIMEO in place; 0: none (block for ever)
+	sndTimeo time.Duration // SO_SNDTIMEO in place
+
+}
+
+// timeoutSlack is how far the socket's timeout may lie from the time left
+// to the deadline before it is set again: a deadline that is met that late
+// is still met (the kernel rounds timeouts up to a clock tick, 1 to 10 ms,
+// anyway), and the session sets a new one before every read.
+const timeoutSlack = 2 * time.Millisecond
+
+// newSockConn takes over the connected stream socket fd (a duplicate is
+// made: fd itself stays as it is, for fds 0 and 1 of inetd). The duplicate
+// is put in blocking mode; O_NONBLOCK belongs to the open file, shared by
+// every descriptor of the socket, and mppd is its only user.
+func newSockConn(fd int) (*sockConn, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	if err := unix.SetNonblock(nfd, false); err != nil {
+		unix.Close(nfd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	c := &sockConn{fd: nfd}
+	if sa, err := unix.Getpeername(nfd); err == nil {
+		c.remote = sockaddrToAddr(sa)
+	}
+	if sa, err := unix.Getsockname(nfd); err == nil {
+		c.local = sockaddrToAddr(sa)
+	}
+	return c, nil
+}
+
+func sockaddrToAddr(sa unix.Sockaddr) net.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		ip := make(net.IP, net.IPv6len)
+		copy(ip, a.Addr[:])
+		var zone string
+		if a.ZoneId != 0 {
+			if ifi, err := net.InterfaceByIndex(int(a.ZoneId)); err == nil {
+				zone = ifi.Name
+			}
+		}
+		return &net.TCPAddr{IP: ip, Port: a.Port, Zone: zone}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: a.Name, Net: "unix"}
+	}
+	return nil
+}
+
+func (c *sockConn) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.use.RLock()
+	defer c.use.RUnlock()
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	for {
+		if err := c.setTimeout(unix.SO_RCVTIMEO, &c.rcvTimeo, c.deadline(&c.readDeadline)); err != nil {
+			return 0, err
+		}
+		n, err := unix.Read(c.fd, p)
+		switch {
+		case c.closed.Load():
+			return 0, net.ErrClosed
+		case err == nil && n == 0:
+			return 0, io.EOF
+		case err == nil:
+			return n, nil
+		case err == unix.EAGAIN && c.rcvTimeo == 0:
+			// No timeout in place: only O_NONBLOCK, set by someone else
+			// on the shared open file, does that; do not spin.
+			return 0, &net.OpError{Op: "read", Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
+		case err == unix.EAGAIN || err == unix.EINTR:
+			continue // setTimeout says whether the deadline has passed
+		}
+		return 0, &net.OpError{Op: "read", Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
+	}
+}
+
+func (c *sockConn) Write(p []byte) (int, error) {
+	c.use.RLock()
+	defer c.use.RUnlock()
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	written := 0
+	for written < len(p) {
+		if err := c.setTimeout(unix.SO_SNDTIMEO, &c.sndTimeo, c.deadline(&c.writeDeadline)); err != nil {
+			return written, err
+		}
+		n, err := unix.Write(c.fd, p[written:])
+		if n > 0 {
+			written += n
+		}
+		switch {
+		case c.closed.Load():
+			return written, net.ErrClosed
+		case err == nil:
+			continue
+		case err == unix.EAGAIN && c.sndTimeo == 0:
+			return written, &net.OpError{Op: "write", Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("write", err)}
+		case err == unix.EAGAIN || err == unix.EINTR:
+			continue
+		}
+		return written, &net.OpError{Op: "write", Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("write", err)}
+	}
+	return written, nil
+}
+
+func (c *sockConn) deadline(d *time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return *d
+}
+
+// setTimeout puts the time left to deadline in the socket option opt
+// (SO_RCVTIMEO or SO_SNDTIMEO) whose value in place is *cur, unless it is
+// already within timeoutSlack of it. It returns os.ErrDeadlineExceeded
+// once the deadline has passed.
+func (c *sockConn) setTimeout(opt int, cur *time.Duration, deadline time.Time) error {
+	var left time.Duration // 0: no deadline, block for ever
+	if !deadline.IsZero() {
+		left = time.Until(deadline)
+		if left < time.Microsecond {
+			return os.ErrDeadlineExceeded
+		}
+	}
+	if (left == 0) == (*cur == 0) && (left-*cur).Abs() <= timeoutSlack {
+		return nil
+	}
+	// Never more than what is left: a late timeout would miss the deadline;
+	// an early one only means one more turn of the loop.
+	tv := unix.NsecToTimeval(left.Nanoseconds())
+	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, opt, &tv); err != nil {
+		return os.NewSyscallError("setsockopt", err)
+	}
+	*cur = left
+	return nil
+}
+
+func (c *sockConn) network() string {
+	if _, ok := c.remote.(*net.UnixAddr); ok {
+		return "unix"
+	}
+	return "tcp"
+}
+
+// Close shuts the connection down before closing the descriptor: close(2)
+// alone would neither wake a read blocked in another goroutine (TLS's
+// handshake timeout closes the connection under a pending read) nor end
+// the connection, which fds 0 and 1 hold open too.
+func (c *sockConn) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return net.ErrClosed
+	}
+	unix.Shutdown(c.fd, unix.SHUT_RDWR) // wakes them; the descriptor is still ours
+	c.use.Lock()
+	defer c.use.Unlock()
+	return unix.Close(c.fd)
+}
+
+func (c *sockConn) LocalAddr() net.Addr  { return c.local }
+func (c *sockConn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *sockConn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+func (c *sockConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.readDeadline = t
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *sockConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.writeDeadline = t
+	c.mu.Unlock()
+	return nil
+}
+
+var _ net.Conn = (*sockConn)(nil)
