@@ -100,7 +100,7 @@ const readBufferSize = 256 << 10
 // connection (inetd, Accept=yes). A text that arrives faster than mppd
 // spools it fills the buffer at each read, and the spool file is then
 // written in pieces as large: ext4 gives a large write larger folios, and
-// 128 MiB spooled in writes of about 1.5 MiB cost mppd some 8% less CPU
+// 128 MiB spooled in writes of about 1.5 MiB cost mppd 7 to 14% less CPU
 // than in writes of 256 KiB (BENCHMARKS.md). Its pages are touched only by
 // a text that large; a server of many sessions keeps the smaller buffer,
 // since a buffer reused by the Go heap is cleared, and so resident, whole.
