@@ -360,6 +360,22 @@ func TestSockConnTLS(t *testing.T) {
 		t.Errorf("delivered %+v", msgs)
 	}
 
+	// The idle limit after the handshake: the timeout comes through TLS
+	// as the session's 451.
+	p = newSockPairs(t)["tcp"]
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		tr.serve(cfg, p.server, "127.0.0.1")
+	}()
+	tc = tls.Client(p.client, &tls.Config{RootCAs: ca.pool, ServerName: "mpp.test"})
+	tc.SetDeadline(time.Now().Add(10 * time.Second))
+	got, _ := io.ReadAll(tc)
+	if want := "220 mpp.test Message Posting Service Ready\r\n451 Idle timeout, closing connection\r\n"; string(got) != want {
+		t.Errorf("idle TLS session: got %q, want %q", got, want)
+	}
+	within(t, 10*time.Second, "idle TLS session", func() { <-done })
+
 	p = newSockPairs(t)["tcp"]
 	within(t, 10*time.Second, "TLS handshake with a silent client", func() { tr.serve(cfg, p.server, "127.0.0.1") })
 	if e := waitLog(t, logs, "TLS handshake failed: timed out"); !strings.Contains(e, "limit=300ms") {
