@@ -79,3 +79,23 @@ func TestSystemdAcceptIdleTimeout(t *testing.T) {
 		t.Errorf("after 221: %q", extra)
 	}
 }
+
+// TestInetdClientNeverReads: a client that sends commands and never reads
+// the replies fills the socket's buffers; mppd's write of a reply then
+// blocks, and the write deadline (the idle timeout, SO_SNDTIMEO) ends the
+// session instead of leaving the process blocked for ever.
+func TestInetdClientNeverReads(t *testing.T) {
+	_, flags := e2eSetup(t, "")
+	c, cmd := startInetd(t, append(flags, "-idle-timeout", "300ms", "-max-errors", "0")...)
+	go func() {
+		noops := []byte(strings.Repeat("NOOP\r\n", 4096))
+		for {
+			if _, err := c.conn.Write(noops); err != nil {
+				return
+			}
+		}
+	}()
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
