@@ -73,10 +73,25 @@ func newSockConn(fd int) (*sockConn, error) {
 	if sa, err := unix.Getpeername(nfd); err == nil {
 		c.remote = sockaddrToAddr(sa)
 	}
+	if _, ok := c.remote.(*net.TCPAddr); ok {
+		setTCPOptions(nfd)
+	}
 	if sa, err := unix.Getsockname(nfd); err == nil {
 		c.local = sockaddrToAddr(sa)
 	}
 	return c, nil
+}
+
+// setTCPOptions sets what net.FileConn sets on a TCP connection, so that
+// the session behaves as it did through it: no Nagle delay for the replies
+// of a pipelining client, and keepalives (15 s, Go's default) that find a
+// peer gone from the network while mppd waits on the mail system.
+func setTCPOptions(fd int) {
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15)
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15)
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9)
 }
 
 func sockaddrToAddr(sa unix.Sockaddr) net.Addr {

@@ -65,6 +65,11 @@ func newSockPairs(t *testing.T) map[string]sockPair {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Go's Accept set Nagle off and keepalives on; inetd and systemd
+	// leave the kernel's defaults.
+	unix.SetsockoptInt(int(f.Fd()), unix.IPPROTO_TCP, unix.TCP_NODELAY, 0)
+	unix.SetsockoptInt(int(f.Fd()), unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0)
+	unix.SetsockoptInt(int(f.Fd()), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 7200)
 	server, err = newSockConn(int(f.Fd()))
 	f.Close()
 	if err != nil {
@@ -140,6 +145,20 @@ func TestSockConnPeer(t *testing.T) {
 	}
 	if got := peerAddr(p.server); got != "127.0.0.1" {
 		t.Errorf("peerAddr %q", got)
+	}
+	// The options net.FileConn sets on a TCP connection.
+	for _, o := range []struct {
+		name       string
+		level, opt int
+		want       int
+	}{
+		{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15},
+	} {
+		if v, err := unix.GetsockoptInt(p.server.fd, o.level, o.opt); err != nil || v != o.want {
+			t.Errorf("%s = %d (%v), want %d", o.name, v, err, o.want)
+		}
 	}
 }
 
