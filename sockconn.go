@@ -135,14 +135,10 @@ func (c *sockConn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		case err == nil:
 			return n, nil
-		case err == unix.EAGAIN && c.rcvTimeo == 0:
-			// No timeout in place: only O_NONBLOCK, set by someone else
-			// on the shared open file, does that; do not spin.
-			return 0, &net.OpError{Op: "read", Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
-		case err == unix.EAGAIN || err == unix.EINTR:
+		case retry(err, c.rcvTimeo):
 			continue // setTimeout says whether the deadline has passed
 		}
-		return 0, &net.OpError{Op: "read", Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("read", err)}
+		return 0, c.opError("read", err)
 	}
 }
 
@@ -164,16 +160,24 @@ func (c *sockConn) Write(p []byte) (int, error) {
 		switch {
 		case c.closed.Load():
 			return written, net.ErrClosed
-		case err == nil:
-			continue
-		case err == unix.EAGAIN && c.sndTimeo == 0:
-			return written, &net.OpError{Op: "write", Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("write", err)}
-		case err == unix.EAGAIN || err == unix.EINTR:
+		case err == nil, retry(err, c.sndTimeo):
 			continue
 		}
-		return written, &net.OpError{Op: "write", Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError("write", err)}
+		return written, c.opError("write", err)
 	}
 	return written, nil
+}
+
+// retry says whether a read or write that failed with err is tried again:
+// after a signal (EINTR), or when the timeout in place, timeo, ran out
+// (EAGAIN). EAGAIN with no timeout in place comes only from O_NONBLOCK,
+// set by someone else on the shared open file: an error, not a spin.
+func retry(err error, timeo time.Duration) bool {
+	return err == unix.EINTR || err == unix.EAGAIN && timeo != 0
+}
+
+func (c *sockConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.network(), Source: c.local, Addr: c.remote, Err: os.NewSyscallError(op, err)}
 }
 
 func (c *sockConn) deadline(d *time.Time) time.Time {
