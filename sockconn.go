@@ -194,15 +194,18 @@ func (c *sockConn) setTimeout(opt int, cur *time.Duration, deadline time.Time) e
 	var left time.Duration // 0: no deadline, block for ever
 	if !deadline.IsZero() {
 		left = time.Until(deadline)
-		if left < time.Microsecond {
+		if left <= 0 {
 			return os.ErrDeadlineExceeded
 		}
 	}
 	if (left == 0) == (*cur == 0) && (left-*cur).Abs() <= timeoutSlack {
 		return nil
 	}
-	// Never more than what is left: a late timeout would miss the deadline;
-	// an early one only means one more turn of the loop.
+	// What is left, rounded up to the microsecond (a zero timeval would be
+	// no timeout at all) and by the kernel to a clock tick: Read and Write
+	// fail only once the deadline has passed, as on a net.Conn. A timeout
+	// that ends early, within timeoutSlack, only means one more turn of the
+	// loop.
 	tv := unix.NsecToTimeval(left.Nanoseconds())
 	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, opt, &tv); err != nil {
 		return os.NewSyscallError("setsockopt", err)
