@@ -62,7 +62,7 @@ func activate(listenAddr string) (*started, error) {
 
 func fromSystemd(files []*os.File) (*started, error) {
 	defer func() {
-		// net.FileConn and FileListener dup; the originals are done with.
+		// inheritedConn and net.FileListener dup; the originals are done with.
 		for _, f := range files {
 			f.Close()
 		}

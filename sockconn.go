@@ -29,7 +29,11 @@ import (
 // read or write that ends in EAGAIN for its timeout, or in EINTR for a
 // signal (the kernel does not restart a socket call with a timeout), is
 // retried with the time then left, and returns os.ErrDeadlineExceeded once
-// the deadline has passed, as a net.Conn does.
+// the deadline has passed, as a net.Conn does. Unlike a net.Conn's, a
+// deadline changed while a call is blocked in read(2) or write(2) applies
+// only once that system call returns (data, or the timeout in place): mppd
+// sets its deadlines in the goroutine that reads and writes, and ends a
+// blocked call from elsewhere with Close (the TLS handshake's time limit).
 type sockConn struct {
 	fd     int
 	remote net.Addr
@@ -41,13 +45,12 @@ type sockConn struct {
 	use    sync.RWMutex
 	closed atomic.Bool // Close has begun: no more calls, and no second shutdown
 
-	mu            sync.Mutex // the deadlines: Set*Deadline may come from another goroutine (TLS)
+	mu            sync.Mutex // the deadlines: a net.Conn's methods may be called from any goroutine
 	readDeadline  time.Time
 	writeDeadline time.Time
 
 	rcvTimeo time.Duration // SO_RCVTIMEO in place; 0: none (block for ever)
 	sndTimeo time.Duration // SO_SNDTIMEO in place
-
 }
 
 // timeoutSlack is how far the socket's timeout may lie from the time left
