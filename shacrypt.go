@@ -91,8 +91,7 @@ var errSHACryptRounds = errors.New("bad rounds= in SHA-crypt hash")
 
 // verify says whether password hashes to stored, which starts with the
 // variant's prefix. The comparison is of the whole hash string, in constant
-// time; a rounds count out of range is clamped as glibc does, so it can
-// never match a hash that names another.
+// time.
 func (v *shaCryptVariant) verify(stored string, password []byte) (bool, error) {
 	setting := stored[len(v.prefix):]
 	rounds, roundsGiven := shaCryptRoundsDefault, false
@@ -102,8 +101,14 @@ func (v *shaCryptVariant) verify(stored string, password []byte) (bool, error) {
 		if !found || err != nil && !errors.Is(err, strconv.ErrRange) {
 			return false, errSHACryptRounds // ParseUint takes digits only, no sign
 		}
-		rounds = int(min(max(n, shaCryptRoundsMin), shaCryptRoundsMax))
-		roundsGiven, setting = true, rest
+		if n < shaCryptRoundsMin || n > shaCryptRoundsMax {
+			// crypt(3) writes such a count clamped into the range (glibc)
+			// or refuses it (libxcrypt): no password hashes to this
+			// string. Not computing the clamped hash keeps a corrupt
+			// rounds=99999999999 from costing a billion rounds a PASS.
+			return false, nil
+		}
+		rounds, roundsGiven, setting = int(n), true, rest
 	}
 	salt, _, _ := strings.Cut(setting, "$")
 	if len(salt) > shaCryptSaltMax {

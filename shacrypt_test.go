@@ -65,8 +65,9 @@ func TestSHACryptVectors(t *testing.T) {
 }
 
 // TestSHACryptRounds: rounds out of the specification's range are clamped
-// (as glibc does, and the library did), so a hash that names them can never
-// match; a rounds= that is not a number is an error.
+// when a hash is made (as glibc does, and the library did), so a hash that
+// names them can never match, not even with the clamped count's checksum;
+// a rounds= that is not a number is an error.
 func TestSHACryptRounds(t *testing.T) {
 	for _, c := range []struct {
 		rounds string
@@ -81,6 +82,13 @@ func TestSHACryptRounds(t *testing.T) {
 		ok, err := verifyHash(stored, "pw")
 		if err != nil || ok != (c.rounds == strconv.Itoa(c.want)) {
 			t.Errorf("rounds=%s: ok=%v err=%v", c.rounds, ok, err)
+		}
+	}
+	// Above the range: no match, and not a billion rounds computed to
+	// find that out (this would run for minutes).
+	for _, r := range []string{"1000000000", "99999999999999999999999"} {
+		if ok, err := verifyHash("$6$rounds="+r+"$salt$x", "pw"); ok || err != nil {
+			t.Errorf("rounds=%s: ok=%v err=%v", r, ok, err)
 		}
 	}
 	for _, bad := range []string{"$6$rounds=$salt$x", "$6$rounds=+5000$salt$x", "$6$rounds=-1$salt$x", "$6$rounds=5k$salt$x", "$5$rounds=5000"} {
