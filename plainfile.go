@@ -20,6 +20,12 @@ import (
 // the poller, and a regular file's read(2) does not wait for anyone anyway.
 func openPlain(path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	for err == unix.EINTR {
+		// As os.Open does: CIFS interrupts an open for a signal even
+		// with SA_RESTART, and the runtime signals its threads
+		// (preemption); golang/go#39237.
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
