@@ -5,6 +5,9 @@ package main
 // socket's own timeouts (sockconn.go).
 
 import (
+	"os"
+	"os/user"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,5 +100,60 @@ func TestInetdClientNeverReads(t *testing.T) {
 	}()
 	if code := waitExit(t, cmd); code != 0 {
 		t.Errorf("exit status %d", code)
+	}
+}
+
+// TestOpenbsdInetdTimeouts: under the real openbsd-inetd, which hands mppd
+// a TCP connection on fds 0, 1 and 2 (the tests above use a socketpair, or
+// fd 3), an idle client and one that trickles text each get their 451.
+func TestOpenbsdInetdTimeouts(t *testing.T) {
+	inetd := needProgram(t, "/usr/sbin/inetd")
+	dir, flags := e2eSetup(t, "")
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A script between inetd and mppd, since an inetd.conf line cannot
+	// quote an argument with spaces (-sendmail's); exec keeps the fds.
+	script := "#!/bin/sh\nexec '" + mppdBinary(t) + "' -idle-timeout 300ms -session-timeout 1s"
+	for _, f := range flags {
+		script += " '" + f + "'"
+	}
+	run := filepath.Join(dir, "mppd.sh")
+	conf := filepath.Join(dir, "inetd.conf")
+	addr := freePort(t)
+	if err := os.WriteFile(run, []byte(script+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte(addr+" stream tcp nowait "+me.Username+" "+run+" mppd\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pkgStartDaemon(t, inetd, "-d", conf)
+
+	c := newClient(t, dialRetry(t, addr))
+	c.expect("220")
+	c.cmd("USER alice", "250")
+	if got, want := c.rest(), "451 Idle timeout, closing connection\r\n"; got != want {
+		t.Errorf("idle: got %q, want %q", got, want)
+	}
+
+	c = newClient(t, dialRetry(t, addr))
+	c.startText()
+	var stop atomic.Bool
+	defer stop.Store(true)
+	go func() {
+		for !stop.Load() {
+			if _, err := c.conn.Write([]byte("more text\r\n")); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if got, want := c.rest(), "451 Session time limit exceeded, closing connection\r\n"; got != want {
+		t.Errorf("trickle: got %q, want %q", got, want)
+	}
+	stop.Store(true)
+	if s := recorded(t, dir, "started"); len(s) != 0 {
+		t.Errorf("delivery started %d times for a text without its dot", len(s))
 	}
 }
