@@ -302,7 +302,7 @@ func TestSockConnCloseWakesRead(t *testing.T) {
 // on a blocking socket: an idle client, and one that trickles text and is
 // never idle, each get the 451 saying why, and nothing is delivered.
 func TestSockConnSessionTimeouts(t *testing.T) {
-	for name := range newSockPairs(t) {
+	for _, name := range []string{"socketpair", "tcp"} {
 		t.Run(name+"/idle", func(t *testing.T) {
 			p := newSockPairs(t)[name]
 			cfg, d, _ := testConfig(t)
