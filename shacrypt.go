@@ -162,8 +162,8 @@ func (v *shaCryptVariant) hash(key, salt []byte, rounds int, roundsGiven bool) [
 	s := repeatTo(h.Sum(make([]byte, 0, size)), len(salt))
 
 	// Step 21: the rounds. Each hashes one input laid out in buf: A or P,
-	// S unless i%3 == 0, P unless i%7 == 0, then P or A.
-	buf := make([]byte, 0, 2*size+2*len(p)+len(s))
+	// S unless i%3 == 0, P unless i%7 == 0, then P or A: one A, at most.
+	buf := make([]byte, 0, size+len(s)+2*len(p))
 	for i := range rounds {
 		in := buf[:0]
 		if i&1 != 0 {
