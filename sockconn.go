@@ -73,6 +73,11 @@ func newSockConn(fd int) (*sockConn, error) {
 		return nil, os.NewSyscallError("fcntl", err)
 	}
 	c := &sockConn{fd: nfd}
+	// Start from the timeouts in place: one a launcher left on the socket
+	// would otherwise make a read or write without a deadline fail with
+	// EAGAIN instead of blocking; known, it is cleared like any other.
+	c.rcvTimeo = sockTimeout(nfd, unix.SO_RCVTIMEO)
+	c.sndTimeo = sockTimeout(nfd, unix.SO_SNDTIMEO)
 	if sa, err := unix.Getpeername(nfd); err == nil {
 		c.remote = sockaddrToAddr(sa)
 	}
@@ -83,6 +88,16 @@ func newSockConn(fd int) (*sockConn, error) {
 		c.local = sockaddrToAddr(sa)
 	}
 	return c, nil
+}
+
+// sockTimeout is the socket's timeout opt (SO_RCVTIMEO or SO_SNDTIMEO);
+// 0 when there is none or it cannot be read.
+func sockTimeout(fd, opt int) time.Duration {
+	tv, err := unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, opt)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(tv.Nano())
 }
 
 // setTCPOptions sets what net.FileConn sets on a TCP connection, so that

@@ -209,6 +209,36 @@ func TestSockConnReadDeadline(t *testing.T) {
 	}
 }
 
+// TestSockConnInheritedTimeout: a receive timeout left on the socket by
+// whoever passed it does not end a read that has no deadline.
+func TestSockConnInheritedTimeout(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	tv := unix.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fds[0], unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	server, err := newSockConn(fds[0])
+	unix.Close(fds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	go func() {
+		time.Sleep(300 * time.Millisecond) // six of the inherited timeouts
+		unix.Write(fds[1], []byte("late"))
+	}()
+	buf := make([]byte, 16)
+	var n int
+	within(t, 10*time.Second, "read", func() { n, err = server.Read(buf) })
+	if err != nil || string(buf[:n]) != "late" {
+		t.Errorf("read %q, %v; want the data, however late", buf[:n], err)
+	}
+}
+
 // TestSockConnSignals: a read with a timeout is not restarted by the
 // kernel after a signal (socket(7)); sockConn carries on to its deadline.
 // The Go runtime itself interrupts threads so (SIGURG, preemption), which
