@@ -28,8 +28,9 @@ var (
 )
 
 // pamHelperBinary builds the PAM helper once per test run, with cgo and
-// -tags pam, into a directory other users may enter (the least-privilege
-// test runs it as a daemon user), and returns its path. Without the PAM
+// -tags pam, beside mppd's binary (so TestMain removes it too, as
+// mppBinary's), in a directory other users may enter (the least-privilege
+// test runs both as a daemon user), and returns its path. Without the PAM
 // headers or a C compiler it skips (or fails under MPPD_REQUIRE_REAL=1).
 func pamHelperBinary(t testing.TB) string {
 	t.Helper()
@@ -37,17 +38,15 @@ func pamHelperBinary(t testing.TB) string {
 	needReal(t, err == nil, pamHeaders+" missing (libpam0g-dev): the PAM helper cannot be built")
 	_, err = exec.LookPath("gcc")
 	needReal(t, err == nil, "no C compiler (gcc): the PAM helper, a cgo program, cannot be built")
+	dir := filepath.Dir(mppdBinary(t))
 	pamHelperOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mppd-pam-bin-")
-		if err != nil {
-			pamHelperErr = err
-			return
-		}
-		os.Chmod(dir, 0o755)
+		pamHelperErr = os.Chmod(dir, 0o755)
 		pamHelperPath = filepath.Join(dir, "mppd-pam")
-		cmd := exec.Command("go", "build", "-tags", "pam", "-o", pamHelperPath, "./cmd/mppd-pam")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-		pamHelperOut, pamHelperErr = cmd.CombinedOutput()
+		if pamHelperErr == nil {
+			cmd := exec.Command("go", "build", "-tags", "pam", "-o", pamHelperPath, "./cmd/mppd-pam")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+			pamHelperOut, pamHelperErr = cmd.CombinedOutput()
+		}
 	})
 	if pamHelperErr != nil {
 		t.Fatalf("go build -tags pam ./cmd/mppd-pam: %v\n%s", pamHelperErr, pamHelperOut)
@@ -196,13 +195,8 @@ func TestAuthPAMLeastPrivilege(t *testing.T) {
 	user := addSystemUser(t, pw)
 	svc := shippedPAMService(t)
 	runAs := newDaemonUser(t)
-	dir := shortTempDir(t, "mppd-pam-")
-	bin := filepath.Join(dir, "mppd")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	// Beside the helper, in a directory runAs may enter.
+	bin := mppdBinary(t)
 	pass := func(groups, pw string) (string, string) {
 		cmd := exec.Command(setpriv, "--reuid", runAs, "--regid", runAs, "--groups", groups,
 			"--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
