@@ -72,7 +72,7 @@ PKG_MAINTAINER := mppd developers <mppd@users.noreply.github.com>
 # build builds it; not position-independent, because relocating a PIE at
 # every start (ld.so, about 24,000 relocations) costs each connection about
 # a millisecond, most of what leaving libc and libpam out saves
-# (packaging/lintian-overrides says why lintian is told so).
+# (packaging/lintian/mppd says why lintian is told so).
 PKG_GOBUILD = CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
 	-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now"
 PKG_GOBUILD_STATIC = CGO_ENABLED=0 GOARCH=$(PKG_ARCH) $(GO) build -trimpath \
