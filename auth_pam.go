@@ -85,7 +85,8 @@ func checkPAMHelper(helper string) (string, error) {
 // on its standard input (never its arguments or environment, which other
 // users can see in /proc), the answer in its exit status. A helper that
 // outlasts -auth-timeout (a module waiting on a dead LDAP server) is killed
-// with all it started (its process group), and the answer is 451.
+// with all it started (its process group), and the answer is 451; what it
+// leaves running when it exits is killed too.
 func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error {
 	req, err := pamhelper.Encode(a.service, user, password)
 	if err != nil {
@@ -114,6 +115,10 @@ func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err = <-done:
+		// What a module started and left running (still in the
+		// helper's process group) ends with the check, as at the
+		// timeout: a server that lives for days must not collect it.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	case <-ctx.Done():
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done

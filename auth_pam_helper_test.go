@@ -131,7 +131,14 @@ func TestPAMHelperTimeout(t *testing.T) {
 	if took < 300*time.Millisecond || took > 2*time.Second {
 		t.Errorf("answered after %v, want about 300ms", took)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "mppd-pam.child"))
+	pid := childPID(t, dir, "mppd-pam.child")
+	mustBeGone(t, pid, "the timeout")
+}
+
+// childPID is the pid a fake helper wrote into its file NAME.
+func childPID(t *testing.T, dir, name string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +146,19 @@ func TestPAMHelperTimeout(t *testing.T) {
 	if pid <= 0 {
 		t.Fatalf("child pid %q", b)
 	}
-	// The child was in the helper's process group; once killed, it is
-	// reaped by init (or gone) within moments.
+	return pid
+}
+
+// mustBeGone fails unless the helper's child pid is gone soon: it was in
+// the helper's process group, and once killed it is reaped by init (or
+// gone) within moments. A survivor is killed.
+func mustBeGone(t *testing.T, pid int, after string) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for syscall.Kill(pid, 0) == nil && !isZombie(pid) {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("the helper's child %d outlived the timeout", pid)
+			t.Fatalf("the helper's child %d outlived %s", pid, after)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -163,21 +176,19 @@ func isZombie(pid int) bool {
 }
 
 // A helper whose child keeps its output open after it has answered does not
-// hold the session past a second.
+// hold the session past a second, and the child does not outlive the check.
 func TestPAMHelperLeftoverChild(t *testing.T) {
 	helper, dir := fakePAMHelper(t, `sleep 30 & echo $! >"$0.child"; exit 1`)
 	code, took, err := fakePAMCheck(t, helper, 20*time.Second, "alice", "pw")
-	if b, err := os.ReadFile(filepath.Join(dir, "mppd-pam.child")); err == nil {
-		if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid > 0 {
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
+	pid := childPID(t, dir, "mppd-pam.child")
 	if code != codeAuthFailed {
+		syscall.Kill(pid, syscall.SIGKILL)
 		t.Fatalf("got %d (%v), want 530", code, err)
 	}
 	if took > 3*time.Second {
 		t.Errorf("answered after %v: a leftover child held the session", took)
 	}
+	mustBeGone(t, pid, "the helper")
 }
 
 // Whatever the helper writes is bounded, made one printable line, and never
