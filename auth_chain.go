@@ -30,7 +30,7 @@ type authOptions struct {
 	connectTimeout time.Duration // -auth-connect-timeout
 	timeout        time.Duration // -auth-timeout: one backend's whole check
 	failFloor      time.Duration // -fail-delay: no failed check (530 or 451) is answered sooner
-	pamHelper      string        // -pam-helper, for pam:SERVICE; "": defaultPAMHelper
+	pamHelper      string        // -pam-helper, for pam:SERVICE
 }
 
 // remoteOptions is what the POP3 and FTP backends share.
@@ -111,11 +111,7 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 		return authBackend{name: spec, auth: &shadowAuth{path: o.passwd}}, nil
 	}
 	if service, ok := strings.CutPrefix(spec, "pam:"); ok {
-		helper := o.pamHelper
-		if helper == "" {
-			helper = defaultPAMHelper
-		}
-		a, err := newPAMAuth(service, helper, o.timeout)
+		a, err := newPAMAuth(service, o.pamHelper, o.timeout)
 		return authBackend{name: spec, auth: a}, err
 	}
 	u, err := url.Parse(spec)
