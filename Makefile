@@ -9,10 +9,11 @@ LDFLAGS := -X main.version=$(VERSION)
 # reaches its greeting about 1 ms sooner than one linked with libc and
 # libpam, and every connection under inetd or Accept=yes waits for that
 # (BENCHMARKS.md). -auth pam:SERVICE runs the helper mppd-pam
-# (cmd/mppd-pam), the one program that needs cgo and the PAM headers
-# (libpam0g-dev): built when they are installed (README, "Builds").
+# (cmd/mppd-pam), the one program that needs cgo, a C compiler and the PAM
+# headers (libpam0g-dev): built when they are installed (README, "Builds").
 PAM_HEADERS := /usr/include/security/pam_appl.h
-TAGS ?= $(shell test -e $(PAM_HEADERS) && echo pam)
+PAM_CC := $(firstword $(shell $(GO) env CC))
+TAGS ?= $(shell test -e $(PAM_HEADERS) && command -v $(PAM_CC) >/dev/null && echo pam)
 
 .PHONY: all build demo test lint fuzz bench bench-go clean man package
 
@@ -21,7 +22,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o mppd .
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o mpp ./cmd/mpp
-	$(if $(filter pam,$(TAGS)),CGO_ENABLED=1 $(GO) build -tags pam -trimpath -ldflags "$(LDFLAGS)" -o mppd-pam ./cmd/mppd-pam,@echo "make build: no $(PAM_HEADERS) (libpam0g-dev): mppd-pam, the helper of -auth pam:SERVICE, not built")
+	$(if $(filter pam,$(TAGS)),CGO_ENABLED=1 $(GO) build -tags pam -trimpath -ldflags "$(LDFLAGS)" -o mppd-pam ./cmd/mppd-pam,@echo "make build: no $(PAM_HEADERS) (libpam0g-dev) or no C compiler ($(PAM_CC)): mppd-pam, the helper of -auth pam:SERVICE, not built")
 
 # A local server a person can talk to: user "demo", password "demo"; mail
 # lands in demo/mailbox. Try: nc -C 127.0.0.1 2218
