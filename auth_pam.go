@@ -136,7 +136,9 @@ func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error
 	case pamhelper.ExitTempFail:
 		return tempAuthError(errors.New(helperWords(out, password, "PAM could not decide")))
 	case pamhelper.ExitUsage:
-		return tempAuthError(fmt.Errorf("the PAM helper could not read mppd's request (another version of mppd-pam?)%s", helperSaid(out, password)))
+		// Also the status of a Go program that panics (a crash in a
+		// module is a signal): what the helper said tells which.
+		return tempAuthError(fmt.Errorf("the PAM helper could not read mppd's request (another version of mppd-pam?) or panicked: exit status 2%s", helperSaid(out, password)))
 	}
 	return tempAuthError(fmt.Errorf("PAM helper: %s%s", st, helperSaid(out, password)))
 }

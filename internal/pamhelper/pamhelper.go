@@ -22,7 +22,7 @@ import (
 const (
 	ExitAccepted = 0
 	ExitRefused  = 1
-	ExitUsage    = 2   // a malformed request (checkpassword: misuse)
+	ExitUsage    = 2   // a malformed request (checkpassword: misuse); also a Go panic's status
 	ExitTempFail = 111 // checkpassword's "temporary problem"
 )
 
