@@ -155,24 +155,13 @@ func childPID(t *testing.T, dir, name string) int {
 func mustBeGone(t *testing.T, pid int, after string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
-	for syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+	for processRunning(pid) {
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			t.Fatalf("the helper's child %d outlived %s", pid, after)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	// pid (comm) STATE ...: comm may hold spaces, STATE follows the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
 
 // A helper whose child keeps its output open after it has answered does not
