@@ -104,7 +104,13 @@ func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error
 	cmd.Stderr = out
 	cmd.Env = pamHelperEnv
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, killed at the timeout and when it exits. And
+	// killed if mppd dies first (a signal under inetd): the helper has no
+	// time limit of its own, and a module waiting on a dead server would
+	// wait on for ever. (The signal comes when the thread that started it
+	// ends; the Go runtime ends a thread only under LockOSThread, which
+	// mppd does not use.)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	// A module's child that outlives the helper and keeps its output open
 	// must not hold the session.
 	cmd.WaitDelay = time.Second

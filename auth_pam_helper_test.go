@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,6 +134,35 @@ func TestPAMHelperTimeout(t *testing.T) {
 	}
 	pid := childPID(t, dir, "mppd-pam.child")
 	mustBeGone(t, pid, "the timeout")
+}
+
+// A helper still checking when mppd dies does not outlive it: it has no
+// time limit of its own.
+func TestPAMHelperOutlivesMppd(t *testing.T) {
+	helper, dir := fakePAMHelper(t, `echo $$ >"$0.child"; exec sleep 60`)
+	cmd := exec.Command(mppdBinary(t), "-log", "none", "-auth", "pam:"+anyPAMService(t), "-pam-helper", helper)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	io.WriteString(stdin, "USER alice\r\nPASS pw\r\n")
+	pidFile := filepath.Join(dir, "mppd-pam.child")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(pidFile); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("mppd did not start the helper")
+		}
+	}
+	pid := childPID(t, dir, "mppd-pam.child")
+	cmd.Process.Kill()
+	cmd.Wait()
+	mustBeGone(t, pid, "mppd")
 }
 
 // childPID is the pid a fake helper wrote into its file NAME.
