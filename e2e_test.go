@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -481,4 +482,48 @@ func TestInetdStderrIsDevNull(t *testing.T) {
 	}
 	c.cmd("QUIT", "221")
 	waitExit(t, cmd)
+}
+
+// TestEndWithUnreadInput: a session that mppd ends while the client is
+// still sending (here -max-errors against a client pipelining bad
+// commands; a time limit against one trickling text is the same) ends
+// with FIN after the last reply, not RST. Closing a socket with unread
+// input makes the kernel answer with RST (RFC 1122 §4.2.2.13), and many
+// TCP stacks (Windows among them) then throw away what the client had
+// received but not yet read: the final 451. On Linux the reply survives,
+// and the reset shows as ECONNRESET after it.
+func TestEndWithUnreadInput(t *testing.T) {
+	ssa := needProgram(t, "systemd-socket-activate")
+	_, flags := e2eSetup(t, "")
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"--accept", []string{"-l", "", "--accept", "--", mppdBinary(t)}},
+		{"-listen", nil},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			addr := freePort(t)
+			if mode.args == nil {
+				startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "stderr", "-max-errors", "3"}, flags...)...)
+			} else {
+				args := append([]string{}, mode.args...)
+				args[1] = addr
+				startLauncher(t, ssa, append(args, append([]string{"-max-errors", "3"}, flags...)...)...)
+			}
+			c := dialRetry(t, addr)
+			defer c.Close()
+			// 3 MiB of bad commands in one go: the session ends after the
+			// third, with most of them still unread.
+			go c.Write(bytes.Repeat([]byte("BOGUS\r\n"), 3<<20/7))
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got, err := io.ReadAll(c)
+			if !strings.Contains(string(got), "\r\n451 ") {
+				t.Errorf("no final 451 in %q", got)
+			}
+			if err != nil {
+				t.Errorf("the session ended with %v after %q, want a clean end (FIN)", err, got)
+			}
+		})
+	}
 }

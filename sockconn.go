@@ -253,6 +253,17 @@ func (c *sockConn) Close() error {
 	return unix.Close(c.fd)
 }
 
+// CloseWrite shuts the sending side down, as *net.TCPConn's does: the
+// client reads what was written, then the end (FIN).
+func (c *sockConn) CloseWrite() error {
+	c.use.RLock()
+	defer c.use.RUnlock()
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	return os.NewSyscallError("shutdown", unix.Shutdown(c.fd, unix.SHUT_WR))
+}
+
 func (c *sockConn) LocalAddr() net.Addr  { return c.local }
 func (c *sockConn) RemoteAddr() net.Addr { return c.remote }
 

@@ -77,6 +77,32 @@ func (f *tlsFiles) config() *tls.Config {
 	}
 }
 
+// A lingering close, as Apache's and nginx's, is bounded so: what a
+// client still sends after the end is read and dropped for this long at
+// most, and this much.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 8 << 20
+)
+
+// closeGently ends a plain connection after its session so that the last
+// reply reaches the client. Closing a socket with input still unread makes
+// the kernel send RST instead of FIN (RFC 1122 §4.2.2.13), and many TCP
+// stacks (Windows's among them, where MPP's PCs are) then drop what the
+// client had received but not yet read: the 451 of a session ended by
+// -max-errors or a time limit while the client was still sending. So the
+// sending side is shut first (FIN after the last reply) and the client's
+// input read and dropped until it closes too, within the bounds above.
+// A client that has already closed costs one read.
+func closeGently(c Conn) {
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, c, lingerBytes)
+}
+
 // serve runs one session on c: on a TLS port after a handshake, on a plain
 // one as it is. With -require-tls a plain session cannot authenticate.
 func (t *transport) serve(cfg *Config, c Conn, peer string) {
@@ -85,6 +111,7 @@ func (t *transport) serve(cfg *Config, c Conn, peer string) {
 			cfg = plainRefused(cfg)
 		}
 		Serve(cfg, c, peer)
+		closeGently(c)
 		return
 	}
 	tc, err := t.handshake(cfg, c, peer)
