@@ -154,8 +154,10 @@ var commands = map[string]command{
 }
 
 // Serve runs one MPP session on conn until QUIT, end of input, a timeout or a
-// limit. It never panics and never writes anything but replies on conn.
-func Serve(cfg *Config, conn Conn, peer string) {
+// limit. It never panics and never writes anything but replies on conn. It
+// returns whether mppd ended the session (a limit, an error) rather than the
+// client (QUIT, or its end of input): then the client may still be sending.
+func Serve(cfg *Config, conn Conn, peer string) (endedByServer bool) {
 	s := &session{
 		cfg:   cfg,
 		conn:  conn,
@@ -185,6 +187,7 @@ func Serve(cfg *Config, conn Conn, peer string) {
 		fields["user"] = u
 	}
 	s.log.WithFields(fields).Info("session ended")
+	return s.result != "quit" && !strings.HasPrefix(s.result, "disconnected")
 }
 
 // loggedUser is the name to put in the log: the proven one, else the claimed one.
