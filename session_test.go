@@ -492,3 +492,23 @@ func ExampleServe() {
 	// 250 Command OK, alice authenticated
 	// 221 mpp.example Closing Connection
 }
+
+// TestServeEndedBy: Serve says whether mppd ended the session, so that
+// only then the connection lingers for what the client may still send
+// (closeGently).
+func TestServeEndedBy(t *testing.T) {
+	for _, c := range []struct {
+		name, input string
+		byServer    bool
+	}{
+		{"QUIT", "NOOP\r\nQUIT\r\n", false},
+		{"end of input", "NOOP\r\n", false},
+		{"end of input in text", login + "DATA\r\nx\r\n", false},
+		{"too many errors", strings.Repeat("BOGUS\r\n", 10), true},
+	} {
+		cfg, _, _ := testConfig(t)
+		if got := Serve(cfg, &scriptConn{in: strings.NewReader(c.input)}, "192.0.2.1"); got != c.byServer {
+			t.Errorf("%s: Serve says ended by mppd: %v, want %v", c.name, got, c.byServer)
+		}
+	}
+}
