@@ -38,20 +38,12 @@ func TestInetdSessionTimeoutTrickle(t *testing.T) {
 	dir, flags := e2eSetup(t, "")
 	c, cmd := startInetd(t, append(flags, "-idle-timeout", "300ms", "-session-timeout", "1s")...)
 	c.startText()
-	var stop atomic.Bool
-	defer stop.Store(true)
-	go func() {
-		for !stop.Load() {
-			if _, err := c.conn.Write([]byte("more text\r\n")); err != nil {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	stop := c.trickle()
+	defer stop()
 	if got, want := c.rest(), "451 Session time limit exceeded, closing connection\r\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	stop.Store(true)
+	stop()
 	waitExit(t, cmd)
 	if s := recorded(t, dir, "started"); len(s) != 0 {
 		t.Errorf("delivery started %d times for a text without its dot", len(s))
@@ -135,21 +127,28 @@ func TestOpenbsdInetdTimeouts(t *testing.T) {
 
 	c = newClient(t, dialRetry(t, addr))
 	c.startText()
-	var stop atomic.Bool
-	defer stop.Store(true)
+	stop := c.trickle()
+	defer stop()
+	if got, want := c.rest(), "451 Session time limit exceeded, closing connection\r\n"; got != want {
+		t.Errorf("trickle: got %q, want %q", got, want)
+	}
+	stop()
+	if s := recorded(t, dir, "started"); len(s) != 0 {
+		t.Errorf("delivery started %d times for a text without its dot", len(s))
+	}
+}
+
+// trickle sends a line of text every few milliseconds, a client that is
+// never idle, until stop is called or the connection fails.
+func (c *client) trickle() (stop func()) {
+	var stopped atomic.Bool
 	go func() {
-		for !stop.Load() {
+		for !stopped.Load() {
 			if _, err := c.conn.Write([]byte("more text\r\n")); err != nil {
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	if got, want := c.rest(), "451 Session time limit exceeded, closing connection\r\n"; got != want {
-		t.Errorf("trickle: got %q, want %q", got, want)
-	}
-	stop.Store(true)
-	if s := recorded(t, dir, "started"); len(s) != 0 {
-		t.Errorf("delivery started %d times for a text without its dot", len(s))
-	}
+	return func() { stopped.Store(true) }
 }
