@@ -83,14 +83,17 @@ func checkPAMHelper(helper string) (string, error) {
 
 // Authenticate implements Authenticator: one run of the helper, the request
 // on its standard input (never its arguments or environment, which other
-// users can see in /proc), the answer in its exit status. A helper that
+// users can see in /proc), the answer in its exit status. The request
+// carries the client's address from ctx, which the helper sets as
+// PAM_RHOST (empty when unknown: left unset). A helper that
 // outlasts -auth-timeout (a module waiting on a dead LDAP server) is killed
 // with all it started (its process group), and the answer is 451; what it
 // leaves running when it exits is killed too.
 func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error {
-	req, err := pamhelper.Encode(a.service, user, password)
+	req, err := pamhelper.Encode(a.service, user, password, clientAddr(ctx))
 	if err != nil {
 		// PAM takes C strings: such a name or password cannot be right.
+		// (The address is an IP address by construction: withClientAddr.)
 		return errAuthFailed("not asked: " + err.Error())
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)

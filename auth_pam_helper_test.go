@@ -60,32 +60,78 @@ func TestPAMHelperRequest(t *testing.T) {
 	// What the helper gets: the request on stdin, no arguments, and an
 	// environment of mppd's choosing, nothing of mppd's own.
 	t.Setenv("MPPD_TEST_CANARY", "inherited")
-	helper, dir := fakePAMHelper(t, `cat >"$0.stdin"; echo "$# $*" >"$0.args"; env >"$0.env"; exit 0`)
-	const pw = "pw s3cret caf\u00e9"
-	code, _, err := fakePAMCheck(t, helper, 5*time.Second, "alice", pw)
-	if code != codeOK {
-		t.Fatalf("exit 0: got %d (%v), want 250", code, err)
+	svc := anyPAMService(t)
+	a, err := newPAMAuth(svc, "/bin/true", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(dir, name))
+	const pw = "pw s3cret caf\u00e9"
+	// The session's peer becomes the request's last field: an IP address
+	// with no port, or nothing.
+	for _, c := range []struct{ peer, rhost string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"192.0.2.7:40123", "192.0.2.7"},
+		{"[2001:db8::1]:40123", "2001:db8::1"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"fe80::1%eth0", "fe80::1"},
+		{"unknown", ""},
+		{"@", ""},
+		{"client.example:40123", ""},
+		{"", ""},
+	} {
+		helper, dir := fakePAMHelper(t, `cat >"$0.stdin"; echo "$# $*" >"$0.args"; env >"$0.env"; exit 0`)
+		a.(*pamAuth).helper = helper
+		ctx := context.Background()
+		if c.peer != "" {
+			ctx = withClientAddr(ctx, c.peer)
+		}
+		if err := a.Authenticate(ctx, "alice", pw); replyCode(err) != codeOK {
+			t.Fatalf("exit 0: got %d (%v), want 250", replyCode(err), err)
+		}
+		read := func(name string) string {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		if got, want := read("mppd-pam.stdin"), svc+"\x00alice\x00"+pw+"\x00"+c.rhost+"\x00"; got != want {
+			t.Errorf("peer %q: stdin %q, want %q", c.peer, got, want)
+		}
+		if got := read("mppd-pam.args"); got != "0 \n" {
+			t.Errorf("arguments %q, want none", got)
+		}
+		env := read("mppd-pam.env")
+		mustNotLeak(t, env, pw)
+		if strings.Contains(env, "MPPD_TEST_CANARY") {
+			t.Errorf("mppd's environment reached the helper:\n%s", env)
+		}
+		if !strings.Contains(env, "GOMAXPROCS=1") {
+			t.Errorf("environment without GOMAXPROCS=1:\n%s", env)
+		}
+	}
+}
+
+// The session hands its peer to the backend in PASS's context, through the
+// chain: what pam:SERVICE sends as the client's address.
+func TestPAMHelperRequestFromSession(t *testing.T) {
+	helper, dir := fakePAMHelper(t, `cat >"$0.stdin"; exit 0`)
+	svc := anyPAMService(t)
+	cfg, _, _ := testConfig(t)
+	cfg.Auth = testChain(t, authOptions{pamHelper: helper}, "pam:"+svc)
+	for peer, rhost := range map[string]string{"198.51.100.9:1234": "198.51.100.9", "unknown": ""} {
+		c := &scriptConn{in: strings.NewReader("USER alice\r\nPASS pw\r\nQUIT\r\n")}
+		Serve(cfg, c, peer)
+		if !strings.Contains(c.out.String(), "250 Command OK, alice authenticated") {
+			t.Fatalf("peer %q: replies %q", peer, c.out.String())
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "mppd-pam.stdin"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return string(b)
-	}
-	if got := read("mppd-pam.stdin"); got != "other\x00alice\x00"+pw+"\x00" {
-		t.Errorf("stdin %q", got)
-	}
-	if got := read("mppd-pam.args"); got != "0 \n" {
-		t.Errorf("arguments %q, want none", got)
-	}
-	env := read("mppd-pam.env")
-	mustNotLeak(t, env, pw)
-	if strings.Contains(env, "MPPD_TEST_CANARY") {
-		t.Errorf("mppd's environment reached the helper:\n%s", env)
-	}
-	if !strings.Contains(env, "GOMAXPROCS=1") {
-		t.Errorf("environment without GOMAXPROCS=1:\n%s", env)
+		if got, want := string(b), svc+"\x00alice\x00pw\x00"+rhost+"\x00"; got != want {
+			t.Errorf("peer %q: stdin %q, want %q", peer, got, want)
+		}
 	}
 }
 

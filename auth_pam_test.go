@@ -225,3 +225,75 @@ func TestAuthPAMLeastPrivilege(t *testing.T) {
 		t.Errorf("without group shadow: %q\n%s", reply, log)
 	}
 }
+
+// TestAuthPAMRhost: the modules see the client's address as PAM_RHOST and
+// "mpp" as PAM_TTY, from the session to the real libpam: pam_exec exports
+// PAM's items to a script, which writes down what it was given. Over TCP
+// (-listen) the address is the socket's peer; under a launcher that passes
+// it in REMOTE_ADDR (systemd, a stdin session) it is that; with none known,
+// PAM_RHOST is left unset, as is PAM_RUSER.
+func TestAuthPAMRhost(t *testing.T) {
+	helper := pamHelperBinary(t)
+	dir := t.TempDir()
+	items := filepath.Join(dir, "items")
+	script := filepath.Join(dir, "record")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s|%s|%s\\n' \"${PAM_RHOST-unset}\" \"${PAM_TTY-unset}\" \"${PAM_RUSER-unset}\" >"+items+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	svc := installPAMService(t, "auth required pam_exec.so quiet "+script+"\nauth required pam_permit.so\naccount required pam_permit.so\n")
+	bin := mppdBinary(t)
+	args := []string{"-fail-delay", "0", "-auth", "pam:" + svc, "-pam-helper", helper}
+	recorded := func() string {
+		t.Helper()
+		b, err := os.ReadFile(items)
+		if err != nil {
+			t.Fatalf("the PAM stack did not run: %v", err)
+		}
+		os.Remove(items)
+		return strings.TrimSpace(string(b))
+	}
+	for _, v := range []string{"REMOTE_ADDR", "TCPREMOTEIP", "REMOTE_HOST"} {
+		t.Setenv(v, "")
+	}
+
+	t.Run("TCP", func(t *testing.T) {
+		addr := freePort(t)
+		startLauncher(t, bin, append([]string{"-listen", addr, "-log", "stderr"}, args...)...)
+		c := newClient(t, dialRetry(t, addr))
+		defer c.conn.Close()
+		c.expect("220")
+		c.cmd("USER mppdrhost", "250")
+		c.cmd("PASS pw", "250")
+		if got := recorded(); got != "127.0.0.1|mpp|unset" {
+			t.Errorf("PAM_RHOST|PAM_TTY|PAM_RUSER = %q, want 127.0.0.1|mpp|unset", got)
+		}
+	})
+	t.Run("REMOTE_ADDR", func(t *testing.T) {
+		t.Setenv("REMOTE_ADDR", "203.0.113.5")
+		if reply, log, _ := mppSession(t, bin, args, "mppdrhost", "pw"); !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("PASS: %q\n%s", reply, log)
+		}
+		if got := recorded(); got != "203.0.113.5|mpp|unset" {
+			t.Errorf("PAM_RHOST|PAM_TTY|PAM_RUSER = %q, want 203.0.113.5|mpp|unset", got)
+		}
+	})
+	t.Run("unknown", func(t *testing.T) {
+		if reply, log, _ := mppSession(t, bin, args, "mppdrhost", "pw"); !strings.HasPrefix(reply, "250 ") {
+			t.Fatalf("PASS: %q\n%s", reply, log)
+		}
+		if got := recorded(); got != "unset|mpp|unset" {
+			t.Errorf("PAM_RHOST|PAM_TTY|PAM_RUSER = %q, want unset|mpp|unset", got)
+		}
+	})
+	t.Run("the helper refuses an address that is not one", func(t *testing.T) {
+		cmd := exec.Command(helper)
+		cmd.Stdin = strings.NewReader(svc + "\x00mppdrhost\x00pw\x00client.example\x00")
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "not an IP address") {
+			t.Errorf("mppd-pam: %v %q, want exit 2 saying the address is not one", err, out)
+		}
+		if _, err := os.Stat(items); err == nil {
+			t.Errorf("the PAM stack ran")
+		}
+	})
+}

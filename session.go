@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -31,9 +32,39 @@ type Conn interface {
 // Authenticator checks a name and password. It returns nil when the password
 // is right, and otherwise a *replyError: 530 when the user may not post
 // (wrong password, unknown or locked user: the client cannot tell which), 451
-// when the check could not be made.
+// when the check could not be made. The client's IP address, for backends
+// that pass it on (PAM's PAM_RHOST), is in ctx: clientAddr.
 type Authenticator interface {
 	Authenticate(ctx context.Context, user, password string) error
+}
+
+// clientAddrKey is the context key of the client's IP address. A context
+// value rather than a further argument of Authenticate: only pam:SERVICE
+// uses it, and every other backend, the chain and the tests' fakes keep
+// their signature; the chain hands ctx on as it is.
+type clientAddrKey struct{}
+
+// withClientAddr is ctx carrying the client's IP address taken from peer
+// (an address, or "address:port"), without port or zone, an IPv4 address
+// mapped into IPv6 written as IPv4 (as pam_unix and fail2ban expect to see
+// it). A peer that is no IP address ("unknown", a Unix socket's name)
+// carries nothing: a backend sends no address rather than a wrong one.
+func withClientAddr(ctx context.Context, peer string) context.Context {
+	a, err := netip.ParseAddr(peer)
+	if err != nil {
+		ap, err := netip.ParseAddrPort(peer)
+		if err != nil {
+			return ctx
+		}
+		a = ap.Addr()
+	}
+	return context.WithValue(ctx, clientAddrKey{}, a.Unmap().WithZone("").String())
+}
+
+// clientAddr is the client's IP address carried by ctx, or "" if unknown.
+func clientAddr(ctx context.Context) string {
+	s, _ := ctx.Value(clientAddrKey{}).(string)
+	return s
 }
 
 // Envelope is what the session knows about a message besides its text.
@@ -365,7 +396,7 @@ func (s *session) cmdPASS(arg string, hasArg bool) (int, string) {
 	}
 	ctx, cancel := s.context()
 	defer cancel()
-	err := s.cfg.Auth.Authenticate(ctx, s.user, arg)
+	err := s.cfg.Auth.Authenticate(withClientAddr(ctx, s.peer), s.user, arg)
 	if err == nil {
 		s.state = stateAuthenticated
 		s.authUser = s.user

@@ -15,7 +15,7 @@ import (
 // whatever the host uses for logins (pam_unix and /etc/shadow, sssd,
 // LDAP...) decides, with its lockouts and expiry rules. It returns the exit
 // status and why, for mppd's log.
-func check(service, user, password string) (int, string) {
+func check(service, user, password, rhost string) (int, string) {
 	// A PAM transaction stays on one thread from start to end: modules
 	// may keep per-thread state.
 	runtime.LockOSThread()
@@ -27,6 +27,9 @@ func check(service, user, password string) (int, string) {
 		return pamhelper.ExitTempFail, fmt.Sprintf("pam_start(%s): %v", service, err)
 	}
 	defer t.End()
+	if err := setItems(t, rhost); err != nil {
+		return pamhelper.ExitTempFail, err.Error()
+	}
 	// PAM_DISALLOW_NULL_AUTHTOK: an empty password field never logs in
 	// over the network, even under a stack written with nullok. The delay
 	// a module asks for after a failure (pam_fail_delay) is left to libpam,
@@ -39,6 +42,29 @@ func check(service, user, password string) (int, string) {
 		return pamStatus("account", err, *unexpected)
 	}
 	return pamhelper.ExitAccepted, ""
+}
+
+// ttyName is PAM_TTY: mppd has no terminal, and, as Dovecot ("dovecot")
+// and vsftpd ("ftp") do, it names the service instead, since some modules
+// want one (pam_access with tty rules, pam_securetty).
+const ttyName = "mpp"
+
+// setItems gives the modules the client's address, as sshd, Dovecot and
+// vsftpd do: pam_unix's failure line ("rhost=192.0.2.7"), pam_faillock,
+// pam_access's host rules and fail2ban's pam-generic filter read
+// PAM_RHOST. It is left unset when mppd does not know the address
+// (rhost empty). PAM_RUSER (the remote user) is left unset, as Dovecot
+// leaves it: MPP has no remote user beside the one logging in.
+func setItems(t *pam.Transaction, rhost string) error {
+	if rhost != "" {
+		if err := t.SetItem(pam.Rhost, rhost); err != nil {
+			return fmt.Errorf("pam_set_item(PAM_RHOST): %v", err)
+		}
+	}
+	if err := t.SetItem(pam.Tty, ttyName); err != nil {
+		return fmt.Errorf("pam_set_item(PAM_TTY): %v", err)
+	}
+	return nil
 }
 
 // pamConversation answers the first password prompt (echo off) and

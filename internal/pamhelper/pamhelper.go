@@ -2,10 +2,11 @@
 // the request mppd writes on the helper's standard input and the exit
 // statuses the helper answers with.
 //
-// The request is three NUL-terminated fields, SERVICE, USER and PASSWORD,
-// and nothing after them: the password goes through a pipe, never through
-// the command line or the environment, which other users can read in
-// /proc. The answer is the exit status, as with the checkpassword interface
+// The request is four NUL-terminated fields, SERVICE, USER, PASSWORD and
+// RHOST, and nothing after them: the password goes through a pipe, never
+// through the command line or the environment, which other users can read
+// in /proc. RHOST is the client's IP address, for PAM_RHOST, or empty when
+// mppd does not know it. The answer is the exit status, as with the checkpassword interface
 // of qmail and Dovecot: 0 accepted, 1 refused, 111 a temporary failure
 // (PAM could not decide), 2 a request the helper could not read. The helper
 // may say why on standard error, never with the password.
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 )
 
@@ -34,54 +36,63 @@ const (
 	MaxService  = 255
 	MaxUser     = 1024
 	MaxPassword = 4096
+	// MaxRhost is the longest IP address in text, INET6_ADDRSTRLEN less
+	// its NUL ("ffff:...:255.255.255.255").
+	MaxRhost = 45
 	// MaxRequest is the longest request: every field full, and its NULs.
-	MaxRequest = MaxService + MaxUser + MaxPassword + 3
+	MaxRequest = MaxService + MaxUser + MaxPassword + MaxRhost + 4
 )
 
-// Encode is the request for service, user and password, or an error for
-// fields the helper would refuse: empty (but the password), too long, or
-// holding a NUL, which PAM, taking C strings, could never be given whole.
-func Encode(service, user, password string) ([]byte, error) {
-	if err := check(service, user, password); err != nil {
+// Encode is the request for service, user, password and the client's
+// address rhost ("" if unknown), or an error for fields the helper would
+// refuse: empty (but the password and rhost), too long, holding a NUL,
+// which PAM, taking C strings, could never be given whole, or an rhost that
+// is not an IP address.
+func Encode(service, user, password, rhost string) ([]byte, error) {
+	if err := check(service, user, password, rhost); err != nil {
 		return nil, err
 	}
-	req := make([]byte, 0, len(service)+len(user)+len(password)+3)
+	req := make([]byte, 0, len(service)+len(user)+len(password)+len(rhost)+4)
 	req = append(append(req, service...), 0)
 	req = append(append(req, user...), 0)
 	req = append(append(req, password...), 0)
+	req = append(append(req, rhost...), 0)
 	return req, nil
 }
 
 // Decode reads one request from r, reading no more than MaxRequest+1 bytes.
-func Decode(r io.Reader) (service, user, password string, err error) {
+func Decode(r io.Reader) (service, user, password, rhost string, err error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxRequest+1))
 	if err != nil {
-		return "", "", "", err
+		return "", "", "", "", err
 	}
 	if len(b) > MaxRequest {
-		return "", "", "", fmt.Errorf("request longer than %d bytes", MaxRequest)
+		return "", "", "", "", fmt.Errorf("request longer than %d bytes", MaxRequest)
 	}
 	if len(b) == 0 || b[len(b)-1] != 0 {
-		return "", "", "", errors.New("request does not end with a NUL")
+		return "", "", "", "", errors.New("request does not end with a NUL")
 	}
 	f := strings.Split(string(b[:len(b)-1]), "\x00")
-	if len(f) != 3 {
-		return "", "", "", fmt.Errorf("request has %d fields, want 3 (service, user, password)", len(f))
+	if len(f) != 4 {
+		return "", "", "", "", fmt.Errorf("request has %d fields, want 4 (service, user, password, rhost)", len(f))
 	}
-	if err := check(f[0], f[1], f[2]); err != nil {
-		return "", "", "", err
+	if err := check(f[0], f[1], f[2], f[3]); err != nil {
+		return "", "", "", "", err
 	}
-	return f[0], f[1], f[2], nil
+	return f[0], f[1], f[2], f[3], nil
 }
 
 // check bounds the fields. The service and the user may not be empty; the
-// password may (PAM refuses it under PAM_DISALLOW_NULL_AUTHTOK).
-func check(service, user, password string) error {
+// password may (PAM refuses it under PAM_DISALLOW_NULL_AUTHTOK), and so may
+// rhost (the address is unknown: PAM_RHOST is left unset). A non-empty
+// rhost is an IP address and nothing else (no port, no zone, no host name),
+// as modules and fail2ban's pam-generic filter read PAM_RHOST.
+func check(service, user, password, rhost string) error {
 	for _, f := range []struct {
 		name, v  string
 		max      int
 		nonEmpty bool
-	}{{"service name", service, MaxService, true}, {"user name", user, MaxUser, true}, {"password", password, MaxPassword, false}} {
+	}{{"service name", service, MaxService, true}, {"user name", user, MaxUser, true}, {"password", password, MaxPassword, false}, {"client address", rhost, MaxRhost, false}} {
 		switch {
 		case f.nonEmpty && f.v == "":
 			return fmt.Errorf("%s empty", f.name)
@@ -89,6 +100,11 @@ func check(service, user, password string) error {
 			return fmt.Errorf("%s over %d bytes", f.name, f.max)
 		case strings.IndexByte(f.v, 0) >= 0:
 			return fmt.Errorf("%s holds a NUL", f.name)
+		}
+	}
+	if rhost != "" {
+		if a, err := netip.ParseAddr(rhost); err != nil || a.Zone() != "" {
+			return fmt.Errorf("client address %q is not an IP address", rhost)
 		}
 	}
 	return nil

@@ -8,34 +8,44 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
-	for _, c := range [][3]string{
-		{"mpp", "alice", "pw with spaces caf\u00e9"},
-		{"mpp", "bob", ""},
-		{strings.Repeat("s", MaxService), strings.Repeat("u", MaxUser), strings.Repeat("p", MaxPassword)},
+	for _, c := range [][4]string{
+		{"mpp", "alice", "pw with spaces caf\u00e9", "192.0.2.7"},
+		{"mpp", "bob", "", ""},
+		{"mpp", "carol", "pw", "2001:db8::1"},
+		{"mpp", "dave", "pw", "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"},
+		{strings.Repeat("s", MaxService), strings.Repeat("u", MaxUser), strings.Repeat("p", MaxPassword), "::ffff:192.0.2.7"},
 	} {
-		req, err := Encode(c[0], c[1], c[2])
+		req, err := Encode(c[0], c[1], c[2], c[3])
 		if err != nil {
-			t.Fatalf("Encode(%q): %v", c, err)
+			t.Fatalf("Encode(%.20q): %v", c, err)
 		}
 		// Read in one-byte pieces, as a pipe may deliver it.
-		s, u, p, err := Decode(iotest.OneByteReader(bytes.NewReader(req)))
-		if err != nil || s != c[0] || u != c[1] || p != c[2] {
-			t.Errorf("Decode(Encode(%.20q)) = %.20q %.20q %.20q %v", c, s, u, p, err)
+		s, u, p, h, err := Decode(iotest.OneByteReader(bytes.NewReader(req)))
+		if err != nil || s != c[0] || u != c[1] || p != c[2] || h != c[3] {
+			t.Errorf("Decode(Encode(%.20q)) = %.20q %.20q %.20q %q %v", c, s, u, p, h, err)
 		}
 	}
 }
 
 func TestEncodeRefuses(t *testing.T) {
-	for _, c := range [][3]string{
-		{"", "alice", "pw"},
-		{"mpp", "", "pw"},
-		{"mpp", "al\x00ice", "pw"},
-		{"mpp", "alice", "p\x00w"},
-		{strings.Repeat("s", MaxService+1), "alice", "pw"},
-		{"mpp", strings.Repeat("u", MaxUser+1), "pw"},
-		{"mpp", "alice", strings.Repeat("p", MaxPassword+1)},
+	for _, c := range [][4]string{
+		{"", "alice", "pw", ""},
+		{"mpp", "", "pw", ""},
+		{"mpp", "al\x00ice", "pw", ""},
+		{"mpp", "alice", "p\x00w", ""},
+		{strings.Repeat("s", MaxService+1), "alice", "pw", ""},
+		{"mpp", strings.Repeat("u", MaxUser+1), "pw", ""},
+		{"mpp", "alice", strings.Repeat("p", MaxPassword+1), ""},
+		// PAM_RHOST is an address, nothing else.
+		{"mpp", "alice", "pw", "client.example"},
+		{"mpp", "alice", "pw", "192.0.2.7:4000"},
+		{"mpp", "alice", "pw", "[2001:db8::1]:4000"},
+		{"mpp", "alice", "pw", "fe80::1%eth0"},
+		{"mpp", "alice", "pw", "192.0.2.7\x00"},
+		{"mpp", "alice", "pw", "unknown"},
+		{"mpp", "alice", "pw", strings.Repeat("1", MaxRhost+1)},
 	} {
-		if req, err := Encode(c[0], c[1], c[2]); err == nil {
+		if req, err := Encode(c[0], c[1], c[2], c[3]); err == nil {
 			t.Errorf("Encode(%.30q) = %.30q, want an error", c, req)
 		}
 	}
@@ -44,17 +54,21 @@ func TestEncodeRefuses(t *testing.T) {
 func TestDecodeRefuses(t *testing.T) {
 	for _, in := range []string{
 		"",
-		"mpp\x00alice\x00pw",             // no final NUL
-		"mpp\x00alice\x00",               // two fields
-		"mpp\x00alice\x00pw\x00more\x00", // four
-		"\x00alice\x00pw\x00",
-		"mpp\x00\x00pw\x00",
-		"mpp\x00alice\x00" + strings.Repeat("p", MaxPassword+1) + "\x00",
+		"mpp\x00alice\x00pw\x00127.0.0.1", // no final NUL
+		"mpp\x00alice\x00pw\x00",          // three fields: an older mppd
+		"mpp\x00alice\x00",                // two
+		"mpp\x00alice\x00pw\x00\x00more\x00",
+		"\x00alice\x00pw\x00\x00",
+		"mpp\x00\x00pw\x00\x00",
+		"mpp\x00alice\x00" + strings.Repeat("p", MaxPassword+1) + "\x00\x00",
+		"mpp\x00alice\x00pw\x00client.example\x00",
+		"mpp\x00alice\x00pw\x00127.0.0.1; rm -rf /\x00",
+		"mpp\x00alice\x00pw\x00127.0.0.1\n\x00",
 		strings.Repeat("x", 1<<20), // endless input is not read to its end
 	} {
 		r := strings.NewReader(in)
-		if s, u, p, err := Decode(r); err == nil {
-			t.Errorf("Decode(%.30q) = %q %q %.20q, want an error", in, s, u, p)
+		if s, u, p, h, err := Decode(r); err == nil {
+			t.Errorf("Decode(%.30q) = %q %q %.20q %q, want an error", in, s, u, p, h)
 		}
 		if read := int64(len(in)) - int64(r.Len()); read > MaxRequest+1 {
 			t.Errorf("Decode read %d bytes, more than MaxRequest+1", read)
