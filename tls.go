@@ -85,7 +85,7 @@ const (
 	lingerBytes = 8 << 20
 )
 
-// closeGently ends a plain connection after a session that mppd ended (a
+// closeGently ends a connection after a session that mppd ended (a
 // limit, an error) so that the last reply reaches the client. Closing a socket with input still unread makes
 // the kernel send RST instead of FIN (RFC 1122 §4.2.2.13), and many TCP
 // stacks (Windows's among them, where MPP's PCs are) then drop what the
@@ -121,10 +121,15 @@ func (t *transport) serve(cfg *Config, c Conn, peer string) {
 	if err != nil {
 		return
 	}
-	Serve(cfg, tc, peer)
+	endedByServer := Serve(cfg, tc, peer)
 	// close_notify, so the client can tell the end of the session from a
-	// cut connection.
+	// cut connection; then, after a session mppd ended, the same lingering
+	// close as a plain connection's, on the TCP connection beneath (the
+	// client's TLS records are dropped unread).
 	tc.SetWriteDeadline(time.Now().Add(time.Second))
+	if endedByServer && tc.CloseWrite() == nil {
+		closeGently(c)
+	}
 	tc.Close()
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -217,6 +218,54 @@ func TestTLSSession(t *testing.T) {
 	msgs := d.messages()
 	if len(msgs) != 1 || msgs[0].text != "To: bob\n\n.leading dot\nline\n" || msgs[0].env.User != "alice" {
 		t.Fatalf("delivered %+v", msgs)
+	}
+}
+
+// TestTLSEndWithUnreadInput: as TestEndWithUnreadInput, through TLS, with
+// the built mppd as -listen runs it: the session's 451 is followed by
+// close_notify and FIN, and what the client is still sending is read and
+// dropped, not answered with a reset.
+func TestTLSEndWithUnreadInput(t *testing.T) {
+	_, _, _, ca, certFile, keyFile, _ := tlsFixture(t, nil)
+	_, flags := e2eSetup(t, "")
+	addr := freePort(t)
+	startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "stderr", "-max-errors", "3",
+		"-tls-cert", certFile, "-tls-key", keyFile}, flags...)...)
+	raw := dialRetry(t, addr)
+	defer raw.Close()
+	conn := tls.Client(raw, &tls.Config{RootCAs: ca.pool, ServerName: "mpp.test"})
+	if err := conn.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("BOGUS\r\n"), 3<<20/7)
+	wrote := make(chan error, 1)
+	go func() {
+		n, err := conn.Write(data)
+		if err == nil && n != len(data) {
+			err = io.ErrShortWrite
+		}
+		wrote <- err
+	}()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(conn) // to close_notify
+	if !strings.Contains(string(got), "\r\n451 ") || err != nil {
+		t.Fatalf("read %q, %v; want the final 451, then close_notify", got, err)
+	}
+	// What the client still sent was read and dropped, not answered with
+	// a reset (which would also have thrown away the unread 451 on many
+	// stacks).
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Errorf("the client's writes after the end: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the client's writes after the end still blocked")
+	}
+	// crypto/tls stops at close_notify; what follows on the TCP connection
+	// is FIN, or RST when mppd closed with input unread.
+	if n, err := raw.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("after close_notify: %d bytes, %v; want the end (FIN)", n, err)
 	}
 }
 
