@@ -85,9 +85,10 @@ const (
 	lingerBytes = 8 << 20
 )
 
-// closeGently ends a connection after a session that mppd ended (a
-// limit, an error) so that the last reply reaches the client. Closing a socket with input still unread makes
-// the kernel send RST instead of FIN (RFC 1122 §4.2.2.13), and many TCP
+// closeGently ends a connection after a session that mppd ended (a limit,
+// an error) so that the last reply reaches the client. Closing a socket
+// with input still unread makes the kernel send RST instead of FIN (RFC
+// 1122 §4.2.2.13), and many TCP
 // stacks (Windows's among them, where MPP's PCs are) then drop what the
 // client had received but not yet read: the 451 of a session ended by
 // -max-errors or a time limit while the client was still sending. So the
