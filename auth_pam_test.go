@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -20,12 +19,7 @@ import (
 // libpam0g-dev), as the Makefile looks for it.
 const pamHeaders = "/usr/include/security/pam_appl.h"
 
-var (
-	pamHelperOnce sync.Once
-	pamHelperPath string
-	pamHelperErr  error
-	pamHelperOut  []byte
-)
+var pamHelperBuild besideMppd
 
 // pamHelperBinary builds the PAM helper once per test run, with cgo and
 // -tags pam, beside mppd's binary (so TestMain removes it too, as
@@ -38,20 +32,7 @@ func pamHelperBinary(t testing.TB) string {
 	needReal(t, err == nil, pamHeaders+" missing (libpam0g-dev): the PAM helper cannot be built")
 	_, err = exec.LookPath("gcc")
 	needReal(t, err == nil, "no C compiler (gcc): the PAM helper, a cgo program, cannot be built")
-	dir := filepath.Dir(mppdBinary(t))
-	pamHelperOnce.Do(func() {
-		pamHelperErr = os.Chmod(dir, 0o755)
-		pamHelperPath = filepath.Join(dir, "mppd-pam")
-		if pamHelperErr == nil {
-			cmd := exec.Command("go", "build", "-tags", "pam", "-o", pamHelperPath, "./cmd/mppd-pam")
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-			pamHelperOut, pamHelperErr = cmd.CombinedOutput()
-		}
-	})
-	if pamHelperErr != nil {
-		t.Fatalf("go build -tags pam ./cmd/mppd-pam: %v\n%s", pamHelperErr, pamHelperOut)
-	}
-	return pamHelperPath
+	return pamHelperBuild.build(t, "mppd-pam", "./cmd/mppd-pam", []string{"-tags", "pam"}, []string{"CGO_ENABLED=1"})
 }
 
 // pamOptions are o with the built helper.

@@ -74,6 +74,37 @@ func mppdBinary(t testing.TB) string {
 	return builtPath
 }
 
+// besideMppd is a program of this repository built once per test run
+// beside mppd's binary (so TestMain removes it too), in a directory other
+// users may enter: some tests run the programs as an unprivileged user.
+type besideMppd struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+// build builds package pkg as name with go build's extra args and env
+// (added to the test's environment), the first time it is asked for, and
+// returns its path.
+func (b *besideMppd) build(t testing.TB, name, pkg string, args, env []string) string {
+	t.Helper()
+	dir := filepath.Dir(mppdBinary(t))
+	b.once.Do(func() {
+		b.path = filepath.Join(dir, name)
+		if b.err = os.Chmod(dir, 0o755); b.err != nil {
+			return
+		}
+		cmd := exec.Command("go", append(append([]string{"build"}, args...), "-o", b.path, pkg)...)
+		cmd.Env = append(os.Environ(), env...)
+		b.out, b.err = cmd.CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, b.err, b.out)
+	}
+	return b.path
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if builtPath != "" {

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,30 +20,14 @@ import (
 	"github.com/mppd/mppd/internal/mpp"
 )
 
-var (
-	mppBuildOnce sync.Once
-	mppBuilt     string
-	mppBuildErr  error
-	mppBuildOut  []byte
-)
+var mppBuild besideMppd
 
 // mppBinary builds cmd/mpp once per test run, beside mppd's binary (so
 // TestMain removes it too), in a directory everyone may enter: the mailx
 // test runs mpp as an unprivileged user.
 func mppBinary(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Dir(mppdBinary(t))
-	mppBuildOnce.Do(func() {
-		mppBuildErr = os.Chmod(dir, 0o755)
-		mppBuilt = filepath.Join(dir, "mpp")
-		if mppBuildErr == nil {
-			mppBuildOut, mppBuildErr = exec.Command("go", "build", "-o", mppBuilt, "./cmd/mpp").CombinedOutput()
-		}
-	})
-	if mppBuildErr != nil {
-		t.Fatalf("go build ./cmd/mpp: %v\n%s", mppBuildErr, mppBuildOut)
-	}
-	return mppBuilt
+	return mppBuild.build(t, "mpp", "./cmd/mpp", nil, nil)
 }
 
 // tlsMppd starts the built mppd with -listen and TLS, a password file with
