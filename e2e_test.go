@@ -495,22 +495,18 @@ func TestInetdStderrIsDevNull(t *testing.T) {
 func TestEndWithUnreadInput(t *testing.T) {
 	ssa := needProgram(t, "systemd-socket-activate")
 	_, flags := e2eSetup(t, "")
-	for _, mode := range []struct {
-		name string
-		args []string
-	}{
-		{"--accept", []string{"-l", "", "--accept", "--", mppdBinary(t)}},
-		{"-listen", nil},
+	flags = append(flags, "-max-errors", "3")
+	for name, start := range map[string]func(t *testing.T, addr string){
+		"--accept": func(t *testing.T, addr string) {
+			startLauncher(t, ssa, append([]string{"-l", addr, "--accept", "--", mppdBinary(t)}, flags...)...)
+		},
+		"-listen": func(t *testing.T, addr string) {
+			startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "stderr"}, flags...)...)
+		},
 	} {
-		t.Run(mode.name, func(t *testing.T) {
+		t.Run(name, func(t *testing.T) {
 			addr := freePort(t)
-			if mode.args == nil {
-				startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "stderr", "-max-errors", "3"}, flags...)...)
-			} else {
-				args := append([]string{}, mode.args...)
-				args[1] = addr
-				startLauncher(t, ssa, append(args, append([]string{"-max-errors", "3"}, flags...)...)...)
-			}
+			start(t, addr)
 			c := dialRetry(t, addr)
 			defer c.Close()
 			// 3 MiB of bad commands in one go: the session ends after the
