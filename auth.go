@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,9 +71,6 @@ func (a *shadowAuth) Authenticate(ctx context.Context, user, password string) er
 		}
 	default:
 		hash = entry.hash
-		if why := entry.expired(now()); why != "" {
-			reason = why
-		}
 	}
 	ok, err := verifyHash(hash, password)
 	if err != nil && reason == "" {
@@ -81,25 +79,62 @@ func (a *shadowAuth) Authenticate(ctx context.Context, user, password string) er
 	if reason == "" && !ok {
 		reason = "wrong password"
 	}
+	// The account's dates are looked at only for the right password, as
+	// pam_unix's account stack runs only after its auth stack accepted: a
+	// guesser's failures are logged as wrong passwords, not as an expired
+	// password, which would read as if the password had been right.
+	if reason == "" {
+		reason = entry.expired(now())
+	}
 	if reason != "" {
 		return errAuthFailed(reason)
 	}
 	return nil
 }
 
-// expired says why the account may not log in on day now, or "". It follows
-// pam_unix: the account expiry date (field 8) is the last day plus one, and a
-// password older than its maximum age plus the inactivity period locks the
-// account too.
+// expired says why the account may not log in on day now, or "". It reads
+// shadow(5)'s dates as pam_unix's account stack does (check_shadow_expiry,
+// Linux-PAM 1.6 and later, which agrees with the shadow suite):
+//   - the account expiry date (field 8) is the first day refused;
+//   - a last change (field 3) of 0 means the password must be changed
+//     (passwd -e, chage -d 0); empty turns password aging off;
+//   - a password as old as its maximum age (field 5) must be changed, and
+//     one as old as the maximum plus the inactivity period (field 7) has
+//     locked the account. An empty maximum (or 99999, 273 years) never ages.
+//
+// pam_unix lets an interactive login change a password that must be
+// changed; mppd cannot ask for a new one (nor can Dovecot or vsftpd), so
+// every one of these is a refusal. (Linux-PAM 1.5, Debian 12's, compares
+// with ">", a day later, and ages a password with an empty last change.)
 func (e *passwdEntry) expired(now time.Time) string {
 	today := now.Unix() / 86400
 	if e.expire >= 0 && today >= e.expire {
 		return "account expired"
 	}
-	if e.lastChange > 0 && e.maxAge >= 0 && e.inactive >= 0 && today >= e.lastChange+e.maxAge+e.inactive {
+	if e.lastChange == 0 {
+		return "password must be changed (last change 0: passwd -e, chage -d 0)"
+	}
+	// A change in the future (a clock set back) ages nothing, as in pam_unix.
+	if e.lastChange < 0 || e.maxAge < 0 || today < e.lastChange {
+		return ""
+	}
+	passed := today - e.lastChange
+	if e.inactive >= 0 && passed >= satAdd(e.maxAge, e.inactive) {
 		return "password expired and account inactive"
 	}
+	if passed >= e.maxAge {
+		return "password expired (older than its maximum age): it must be changed"
+	}
 	return ""
+}
+
+// satAdd is a+b for days that are not negative, at most math.MaxInt64: a
+// file may hold any number.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // lookupPasswd reads the whole file and returns the first entry for user

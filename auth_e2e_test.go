@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -114,4 +115,41 @@ func TestAuthEndToEndPOP3(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAuthEndToEndAging: a password that must be changed, or has aged past
+// its maximum, gets what a wrong password gets, as late (-fail-delay), and
+// only the log says why.
+func TestAuthEndToEndAging(t *testing.T) {
+	y := fixtureHashes["yescrypt"]
+	today := time.Now().Unix() / 86400
+	file := writeFile(t, fmt.Sprintf("fresh:%[1]s:%[2]d:0:99999:7:::\n"+
+		"mustchange:%[1]s:0:0:99999:7:::\n"+
+		"aged:%[1]s:%[3]d:0:30:7:::\n"+
+		"inactive:%[1]s:%[3]d:0:30:7:10::\n", y, today, today-100))
+	bin := mppdBinary(t)
+	args := []string{"-passwd", file, "-fail-delay", "300ms"}
+	wrong, _, _ := mppSession(t, bin, args, "fresh", "wrong")
+	if wrong != "530 Authentication Failure" {
+		t.Fatalf("wrong password: %q", wrong)
+	}
+	if reply, log, _ := mppSession(t, bin, args, "fresh", fixturePassword); !strings.HasPrefix(reply, "250 ") {
+		t.Fatalf("fresh password: %q\n%s", reply, log)
+	}
+	for user, why := range map[string]string{
+		"mustchange": "password must be changed",
+		"aged":       "password expired (older than its maximum age)",
+		"inactive":   "password expired and account inactive",
+	} {
+		reply, log, took := mppSession(t, bin, args, user, fixturePassword)
+		if reply != wrong {
+			t.Errorf("%s: %q, want what a wrong password gets: %q", user, reply, wrong)
+		}
+		if took < 300*time.Millisecond {
+			t.Errorf("%s: refused after %v, before -fail-delay", user, took)
+		}
+		if !strings.Contains(log, "authentication failed") || !strings.Contains(log, why) {
+			t.Errorf("%s: the log does not say %q:\n%s", user, why, log)
+		}
+	}
 }

@@ -278,3 +278,27 @@ func TestAuthPAMRhost(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthPAMAgingAgreesWithShadow: for each password age of agingStates,
+// the real pam_unix (through the shipped service's common-account) and the
+// shadow backend reading the same /etc/shadow let the right password in,
+// or refuse it, alike.
+func TestAuthPAMAgingAgreesWithShadow(t *testing.T) {
+	pamHelperBinary(t)
+	const pw = "pam Secret-6"
+	user := addSystemUser(t, pw)
+	pamSpec := "pam:" + shippedPAMService(t)
+	o := pamOptions(t, authOptions{passwd: "/etc/shadow"})
+	for _, st := range agingStates() {
+		setAging(t, user, st)
+		pamCode, _, pamErr := checkAuth(t, o, []string{pamSpec}, user, pw)
+		shadowCode, _, shadowErr := checkAuth(t, o, []string{"shadow"}, user, pw)
+		want := codeOK
+		if st.refused != "" {
+			want = codeAuthFailed
+		}
+		if pamCode != want || shadowCode != want {
+			t.Errorf("%s: pam_unix %d (%v), shadow %d (%v), want %d", st.name, pamCode, pamErr, shadowCode, shadowErr, want)
+		}
+	}
+}

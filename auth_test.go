@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +98,20 @@ func TestShadowAuth(t *testing.T) {
 		"expired:" + y + ":19000:0:99999:7::20100:",
 		"expires-tomorrow:" + y + ":19000:0:99999:7::20101:",
 		"inactive:" + y + ":19000:0:1000:7:10::",
+		// Password aging (shadow(5) fields 3, 5 and 7), as pam_unix reads it.
+		"must-change:" + y + ":0:0:99999:7:::",
+		"must-change-no-max:" + y + ":0::::::",
 		"aged-no-inactive:" + y + ":19000:0:1000:7:::",
+		"aged-in-inactive-window:" + y + ":19000:0:1050:7:100::",
+		"max-reached-today:" + y + ":20000:0:100:7:::",
+		"max-reached-tomorrow:" + y + ":20001:0:100:7:::",
+		"inactive-ends-tomorrow:" + y + ":20000:0:50:7:51::",
+		"inactive-ended-today:" + y + ":20000:0:50:7:50::",
+		"old-no-max:" + y + ":1:0::7:::",
+		"old-max-99999:" + y + ":1:0:99999:7:::",
+		"no-last-change:" + y + "::0:1:7:1::",
+		"changed-in-future:" + y + ":30000:0:10:7:0::",
+		"huge-numbers:" + y + ":1:0:9223372036854775807:7:9223372036854775807::",
 		"broken-line:" + y + ":1:2",
 		"alice:" + s6, // the first entry wins, as getspnam's does
 		"weird:$gy$j9T$abc$def",
@@ -116,7 +131,24 @@ func TestShadowAuth(t *testing.T) {
 		{"expired", fixturePassword, "530 account expired"},
 		{"expires-tomorrow", fixturePassword, "ok"},
 		{"inactive", fixturePassword, "530 password expired and account inactive"},
-		{"aged-no-inactive", fixturePassword, "ok"},
+		{"must-change", fixturePassword, "530 password must be changed (last change 0: passwd -e, chage -d 0)"},
+		{"must-change-no-max", fixturePassword, "530 password must be changed (last change 0: passwd -e, chage -d 0)"},
+		{"aged-no-inactive", fixturePassword, "530 password expired (older than its maximum age): it must be changed"},
+		{"aged-in-inactive-window", fixturePassword, "530 password expired (older than its maximum age): it must be changed"},
+		{"max-reached-today", fixturePassword, "530 password expired (older than its maximum age): it must be changed"},
+		{"max-reached-tomorrow", fixturePassword, "ok"},
+		{"inactive-ends-tomorrow", fixturePassword, "530 password expired (older than its maximum age): it must be changed"},
+		{"inactive-ended-today", fixturePassword, "530 password expired and account inactive"},
+		{"old-no-max", fixturePassword, "ok"},
+		{"old-max-99999", fixturePassword, "ok"},
+		{"no-last-change", fixturePassword, "ok"},
+		{"changed-in-future", fixturePassword, "ok"},
+		{"huge-numbers", fixturePassword, "ok"},
+		// The account's dates count only once the password is right, as
+		// pam_unix's account stack runs after its auth stack.
+		{"must-change", "nope", "530 wrong password"},
+		{"inactive", "nope", "530 wrong password"},
+		{"expired", "nope", "530 wrong password"},
 		{"broken-line", fixturePassword, "530 unknown user"},
 		{"weird", fixturePassword, "530 unsupported hash method"},
 		{"# comment", fixturePassword, "530 unknown user"},
@@ -250,6 +282,56 @@ func TestRealShadow(t *testing.T) {
 	run("passwd", "-d", name)
 	if got := authResult(a.Authenticate(context.Background(), name, "")); !strings.HasPrefix(got, "530 empty password") {
 		t.Errorf("after passwd -d: %s", got)
+	}
+}
+
+// agingState is a password age set with chage on a real user, and why the
+// shadow backend refuses the right password then ("" if it accepts).
+type agingState struct {
+	name    string
+	chage   func(today int64) []string
+	refused string
+}
+
+// agingStates are the states the real-user tests go through. Each sets
+// every field it relies on. None is within a day of a limit, where Debian
+// 12's pam_unix 1.5 and later ones differ (see expired).
+func agingStates() []agingState {
+	d := func(n int64) string { return strconv.FormatInt(n, 10) }
+	const mustChange, inactive = "must be changed", "account inactive"
+	return []agingState{
+		{"just set", func(int64) []string { return []string{"-M", "99999", "-I", "-1"} }, ""},
+		{"chage -d 0", func(int64) []string { return []string{"-d", "0"} }, mustChange},
+		{"past -M, no -I", func(t int64) []string { return []string{"-d", d(t - 100), "-M", "30", "-I", "-1"} }, mustChange},
+		{"past -M, within -I", func(t int64) []string { return []string{"-d", d(t - 100), "-M", "30", "-I", "100"} }, mustChange},
+		{"past -M and -I", func(t int64) []string { return []string{"-d", d(t - 100), "-M", "30", "-I", "10"} }, inactive},
+		{"within -M", func(t int64) []string { return []string{"-d", d(t - 100), "-M", "200", "-I", "10"} }, ""},
+		{"old, -M 99999", func(int64) []string { return []string{"-d", "2000-01-01", "-M", "99999", "-I", "-1"} }, ""},
+		{"old, no -M", func(int64) []string { return []string{"-d", "2000-01-01", "-M", "-1", "-I", "30"} }, ""},
+	}
+}
+
+// setAging puts user into state st with chage.
+func setAging(t testing.TB, user string, st agingState) {
+	t.Helper()
+	runCmd(t, "", "chage", append(st.chage(time.Now().Unix()/86400), user)...)
+}
+
+// TestRealShadowAging ages a real user's password with chage and checks
+// the shadow backend reads /etc/shadow as pam_unix does
+// (TestAuthPAMAgingAgreesWithShadow puts the two side by side).
+func TestRealShadowAging(t *testing.T) {
+	name, pw := newSystemUser(t)
+	a := &shadowAuth{path: "/etc/shadow"}
+	for _, st := range agingStates() {
+		setAging(t, name, st)
+		got := authResult(a.Authenticate(context.Background(), name, pw))
+		if st.refused == "" && got != "ok" || st.refused != "" && !(strings.HasPrefix(got, "530 ") && strings.Contains(got, st.refused)) {
+			t.Errorf("%s: %s, want %s", st.name, got, cmp.Or(st.refused, "ok"))
+		}
+		if got := authResult(a.Authenticate(context.Background(), name, pw+"x")); got != "530 wrong password" {
+			t.Errorf("%s, wrong password: %s", st.name, got)
+		}
 	}
 }
 
