@@ -377,6 +377,35 @@ func TestFTPDialogue(t *testing.T) {
 	})
 }
 
+// The FTP backend never asks about the anonymous names, in any case, even
+// of a server that would let them in (230); other names are asked as ever.
+func TestFTPNeverAnonymous(t *testing.T) {
+	anonymousOK := []string{"S:220 ready", "C:USER", "S:331 Any password will do", "C:PASS", "S:230 Login successful."}
+	for _, name := range []string{"anonymous", "ANONYMOUS", "Anonymous", "ftp", "FTP", "Ftp", " anonymous", "ftp\t"} {
+		for _, scheme := range []string{"ftp", "ftps"} {
+			addr, got := scriptedServer(t, anonymousOK...)
+			spec := scheme + "://" + addr
+			code, _, err := checkAuth(t, authOptions{}, []string{spec}, name, "guest@example.org")
+			if code != codeAuthFailed || !strings.Contains(err.Error(), "anonymous FTP name") || !strings.Contains(err.Error(), spec) {
+				t.Errorf("%s %q: got %d (%v), want 530 saying why", scheme, name, code, err)
+			}
+			if lines := got(); lines != nil {
+				t.Errorf("%s %q: the server was asked: %q", scheme, name, lines)
+			}
+		}
+	}
+	for _, name := range []string{"anonymous2", "ftpuser", "myftp", "anon"} {
+		addr, got := scriptedServer(t, anonymousOK...)
+		code, _, err := checkAuth(t, authOptions{}, []string{"ftp://" + addr}, name, "pw")
+		if code != codeOK {
+			t.Errorf("%q: got %d (%v), want 250", name, code, err)
+		}
+		if lines := got(); len(lines) == 0 || lines[0] != "USER "+name {
+			t.Errorf("%q: the server got %q", name, lines)
+		}
+	}
+}
+
 // Names and passwords that would break a line protocol are refused before
 // any connection is made.
 func TestRemoteRefusesLineBreakers(t *testing.T) {

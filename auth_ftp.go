@@ -13,6 +13,9 @@ type ftpAuth struct{ remote }
 
 // Authenticate implements Authenticator.
 func (a *ftpAuth) Authenticate(ctx context.Context, user, password string) error {
+	if isAnonymousFTP(user) {
+		return errAuthFailed("anonymous FTP name: never sent (an FTP server takes any password for it)")
+	}
 	if err := checkSendable(user, password, 0); err != nil {
 		return err
 	}
@@ -115,4 +118,16 @@ func ftpCode(line string) int {
 		return 0
 	}
 	return int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
+}
+
+// isAnonymousFTP says whether user is one of the names FTP servers let in
+// with any password when they allow anonymous logins (RFC 1635: vsftpd,
+// ProFTPD, Pure-FTPd and wu-ftpd all take "anonymous" and "ftp", in any
+// case). A 230 to such a name proves nothing about the user, so the FTP
+// backend refuses them without asking: otherwise anyone could post mail as
+// "anonymous" through a server that allows it. Spaces around the name are
+// ignored, as some servers ignore them.
+func isAnonymousFTP(user string) bool {
+	u := strings.TrimSpace(user)
+	return strings.EqualFold(u, "anonymous") || strings.EqualFold(u, "ftp")
 }

@@ -6,6 +6,9 @@ package main
 // cannot be verified or is refused never falls back to plaintext.
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +216,67 @@ func TestAuthFTPVsftpd(t *testing.T) {
 			t.Errorf("gave up after %v, want about the 500ms -auth-timeout", took)
 		}
 	})
+}
+
+// ftpLogin logs in to addr with USER and PASS as any FTP client would and
+// returns the reply code to PASS.
+func ftpLogin(t *testing.T, addr, user, pw string) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	reply := func() int {
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("FTP dialogue with %s: %v", addr, err)
+			}
+			if len(line) > 3 && line[3] == ' ' {
+				return ftpCode(line[:3])
+			}
+		}
+	}
+	if code := reply(); code != 220 {
+		t.Fatalf("greeting %d", code)
+	}
+	fmt.Fprintf(c, "USER %s\r\n", user)
+	if code := reply(); code != 331 {
+		return code
+	}
+	fmt.Fprintf(c, "PASS %s\r\n", pw)
+	code := reply()
+	fmt.Fprintf(c, "QUIT\r\n")
+	return code
+}
+
+// TestAuthFTPVsftpdAnonymous: vsftpd that lets anyone in as "anonymous" or
+// "ftp" with any password (it does, for a plain FTP client) is never asked
+// about those names: 530, no connection. Its local users still log in.
+func TestAuthFTPVsftpdAnonymous(t *testing.T) {
+	const pw = "ftp Secret-7"
+	user := addSystemUser(t, pw)
+	srv := startAnonymousVsftpd(t)
+	spec := "ftp://" + srv.addr
+	if code := ftpLogin(t, srv.addr, "anonymous", "any@example.org"); code != 230 {
+		t.Fatalf("vsftpd answers an anonymous login with %d, want 230 (test setup)", code)
+	}
+	time.Sleep(100 * time.Millisecond) // vsftpd logs as the session ends
+	connects := strings.Count(srv.output(), "CONNECT:")
+	for _, name := range []string{"anonymous", "ANONYMOUS", "Anonymous", "ftp", "FTP", "fTp"} {
+		code, _, err := checkAuth(t, authOptions{}, []string{spec}, name, "any@example.org")
+		wantCode(t, code, err, codeAuthFailed, spec, "any@example.org")
+		if !strings.Contains(err.Error(), "anonymous") {
+			t.Errorf("%s: reason %q does not say why", name, err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := strings.Count(srv.output(), "CONNECT:"); n != connects {
+		t.Errorf("mppd connected to vsftpd %d times for anonymous names:\n%s", n-connects, srv.output())
+	}
+	code, _, err := checkAuth(t, authOptions{}, []string{spec}, user, pw)
+	wantCode(t, code, err, codeOK, spec, pw)
 }

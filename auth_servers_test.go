@@ -214,6 +214,19 @@ type vsftpdServer struct {
 // the FTP dialogue (with PASS masked by vsftpd) to its log file.
 func startVsftpd(t testing.TB, withTLS bool) *vsftpdServer {
 	t.Helper()
+	return runVsftpd(t, withTLS, false)
+}
+
+// startAnonymousVsftpd runs vsftpd (no TLS) that also lets anyone in as
+// "anonymous" or "ftp" with any password, as a public FTP server does,
+// into an empty directory.
+func startAnonymousVsftpd(t testing.TB) *vsftpdServer {
+	t.Helper()
+	return runVsftpd(t, false, true)
+}
+
+func runVsftpd(t testing.TB, withTLS, anonymous bool) *vsftpdServer {
+	t.Helper()
 	needRoot(t)
 	bin := needProgram(t, "vsftpd")
 	_, err := os.Stat("/etc/pam.d/vsftpd")
@@ -224,12 +237,14 @@ func startVsftpd(t testing.TB, withTLS bool) *vsftpdServer {
 	os.Mkdir(empty, 0o755)
 	addr := freePort(t)
 	_, port, _ := net.SplitHostPort(addr)
+	yesNo := map[bool]string{true: "YES", false: "NO"}
 	conf := fmt.Sprintf(`listen=YES
 listen_ipv6=NO
 listen_address=127.0.0.1
 listen_port=%s
 background=NO
-anonymous_enable=NO
+anonymous_enable=%s
+anon_root=%s
 local_enable=YES
 pam_service_name=vsftpd
 seccomp_sandbox=NO
@@ -243,7 +258,7 @@ force_local_data_ssl=NO
 xferlog_enable=YES
 vsftpd_log_file=%s
 log_ftp_protocol=YES
-`, port, empty, map[bool]string{true: "YES", false: "NO"}[withTLS], pki.certFile, pki.keyFile, filepath.Join(dir, "log"))
+`, port, yesNo[anonymous], empty, empty, yesNo[withTLS], pki.certFile, pki.keyFile, filepath.Join(dir, "log"))
 	confFile := filepath.Join(dir, "vsftpd.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
