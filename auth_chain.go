@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,8 @@ const authSpecHelp = "password `backend`, repeatable, tried in order until one a
 	"shadow (default: the -passwd file), pop3://HOST[:PORT], pop3://HOST[:PORT]?starttls (STLS),\n" +
 	"pop3s://HOST[:PORT] (TLS from the first byte), ftp://HOST[:PORT], ftps://HOST[:PORT]\n" +
 	"(explicit FTPS: AUTH TLS on the FTP port), pam:SERVICE (through -pam-helper).\n" +
+	"pop3:// and pop3s:// take ?in-use-ok (joined to ?starttls by &): a maildrop in use\n" +
+	"([IN-USE] after PASS) proves the password; only for servers that check it first.\n" +
 	"A backend that says no passes the check on; if none accepts, PASS gets 530, or 451\n" +
 	"when one of them could not be asked (down, timed out, nonsense)"
 
@@ -122,7 +125,6 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 	if !ok {
 		return authBackend{}, fmt.Errorf("unknown scheme %q: want pop3, pop3s, ftp or ftps", u.Scheme)
 	}
-	tls := scheme.tls
 	switch {
 	case u.Hostname() == "":
 		return authBackend{}, errors.New("no host")
@@ -131,15 +133,13 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 	case u.Path != "" && u.Path != "/", u.Fragment != "":
 		return authBackend{}, errors.New("no path or fragment after the host")
 	}
-	switch u.RawQuery {
-	case "":
-	case "starttls":
-		if u.Scheme != "pop3" {
-			return authBackend{}, errors.New("?starttls is for pop3:// (ftps:// always upgrades with AUTH TLS; pop3s:// is TLS from the start)")
-		}
+	opts, err := parseRemoteOptions(u.Scheme, u.RawQuery)
+	if err != nil {
+		return authBackend{}, err
+	}
+	tls := scheme.tls
+	if opts["starttls"] {
 		tls = tlsUpgrade
-	default:
-		return authBackend{}, fmt.Errorf("unknown option %q (the only one is pop3://HOST?starttls)", u.RawQuery)
 	}
 	host, port := u.Hostname(), u.Port()
 	if strings.Contains(host, ":") && !strings.HasPrefix(u.Host, "[") {
@@ -152,14 +152,52 @@ func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, 
 	}
 	addr := net.JoinHostPort(host, port)
 	name := u.Scheme + "://" + addr
-	if u.RawQuery != "" {
-		name += "?" + u.RawQuery
+	// The options in one order, so that a server is named (in the log, and
+	// for "given twice") the same however the spec lists them.
+	var given []string
+	for _, o := range remoteOptionNames {
+		if opts[o] {
+			given = append(given, o)
+		}
+	}
+	if len(given) > 0 {
+		name += "?" + strings.Join(given, "&")
 	}
 	r := remote{name: name, addr: addr, host: host, tls: tls, opts: ro}
 	if scheme.pop3 {
-		return authBackend{name: name, auth: &pop3Auth{r}}, nil
+		return authBackend{name: name, auth: &pop3Auth{remote: r, inUseOK: opts["in-use-ok"]}}, nil
 	}
 	return authBackend{name: name, auth: &ftpAuth{r}}, nil
+}
+
+// remoteOptionNames are the words a remote spec may end with, after "?"
+// and joined by "&": pop3://HOST?starttls (STLS) and, for pop3:// and
+// pop3s://, in-use-ok (take POP3's [IN-USE] after PASS as proof of the
+// password; see pop3Auth).
+var remoteOptionNames = []string{"starttls", "in-use-ok"}
+
+// parseRemoteOptions reads a remote spec's options (the URL's raw query):
+// each a word of remoteOptionNames, once, and only for the schemes it is
+// for. Anything else is an error at start-up, never ignored.
+func parseRemoteOptions(scheme, query string) (map[string]bool, error) {
+	opts := map[string]bool{}
+	if query == "" {
+		return opts, nil
+	}
+	for _, o := range strings.Split(query, "&") {
+		switch {
+		case !slices.Contains(remoteOptionNames, o):
+			return nil, fmt.Errorf("unknown option %q (the options are pop3://HOST?starttls and ?in-use-ok for pop3:// and pop3s://, joined by &)", o)
+		case opts[o]:
+			return nil, fmt.Errorf("option %q given twice", o)
+		case o == "starttls" && scheme != "pop3":
+			return nil, errors.New("?starttls is for pop3:// (ftps:// always upgrades with AUTH TLS; pop3s:// is TLS from the start)")
+		case o == "in-use-ok" && scheme != "pop3" && scheme != "pop3s":
+			return nil, errors.New("?in-use-ok is for pop3:// and pop3s:// (POP3's [IN-USE] response code)")
+		}
+		opts[o] = true
+	}
+	return opts, nil
 }
 
 // remoteSchemes are the -auth URL schemes of the POP3 and FTP backends: the

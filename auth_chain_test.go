@@ -27,6 +27,11 @@ func TestAuthSpecs(t *testing.T) {
 		"pop3s://[::1]":               "pop3s://[::1]:995",
 		"ftp://ftp.example.org":       "ftp://ftp.example.org:21",
 		"ftps://ftp.example.org:2121": "ftps://ftp.example.org:2121",
+		"pop3://127.0.0.1?in-use-ok":  "pop3://127.0.0.1:110?in-use-ok",
+		"pop3s://[::1]?in-use-ok":     "pop3s://[::1]:995?in-use-ok",
+		// The options named in one order, however given.
+		"pop3://h?starttls&in-use-ok": "pop3://h:110?starttls&in-use-ok",
+		"pop3://h?in-use-ok&starttls": "pop3://h:110?starttls&in-use-ok",
 	}
 	o := authOptions{connectTimeout: time.Second, timeout: time.Second}
 	for spec, name := range good {
@@ -40,27 +45,33 @@ func TestAuthSpecs(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"imap://host":               "unknown scheme",
-		"pop3://":                   "no host",
-		"pop3://user:pw@host":       "no user or password",
-		"pop3://host/INBOX":         "no path",
-		"pop3://host?tls":           "unknown option",
-		"pop3s://host?starttls":     "?starttls is for pop3://",
-		"ftp://host?starttls":       "?starttls is for pop3://",
-		"pop3://host:0":             "bad port",
-		"pop3://host:99999":         "bad port",
-		"ldap":                      "want shadow",
-		"pam:":                      "pam:SERVICE",
-		"pam:../etc/shadow":         "pam:SERVICE",
-		"pam:mppd-no-such-service":  "no PAM service",
-		"SHADOW":                    "want shadow",
-		"pop3://host#x":             "no path or fragment",
-		"pop3://host pop3://other":  "",
-		"pop3://host\r\nQUIT":       "",
-		"ftp://[::1":                "",
-		"pop3://\x00":               "",
-		"pop3s://host:995:995":      "",
-		"pop3://host:110?starttls&": "unknown option",
+		"imap://host":                  "unknown scheme",
+		"pop3://":                      "no host",
+		"pop3://user:pw@host":          "no user or password",
+		"pop3://host/INBOX":            "no path",
+		"pop3://host?tls":              "unknown option",
+		"pop3s://host?starttls":        "?starttls is for pop3://",
+		"ftp://host?starttls":          "?starttls is for pop3://",
+		"pop3://host:0":                "bad port",
+		"pop3://host:99999":            "bad port",
+		"ldap":                         "want shadow",
+		"pam:":                         "pam:SERVICE",
+		"pam:../etc/shadow":            "pam:SERVICE",
+		"pam:mppd-no-such-service":     "no PAM service",
+		"SHADOW":                       "want shadow",
+		"pop3://host#x":                "no path or fragment",
+		"pop3://host pop3://other":     "",
+		"pop3://host\r\nQUIT":          "",
+		"ftp://[::1":                   "",
+		"pop3://\x00":                  "",
+		"pop3s://host:995:995":         "",
+		"pop3://host:110?starttls&":    "unknown option",
+		"ftp://host?in-use-ok":         "?in-use-ok is for pop3:// and pop3s://",
+		"ftps://host?in-use-ok":        "?in-use-ok is for pop3:// and pop3s://",
+		"pop3://host?in-use-ok=yes":    "unknown option",
+		"pop3://host?IN-USE-OK":        "unknown option",
+		"pop3://h?in-use-ok&in-use-ok": "given twice",
+		"pop3s://h?in-use-ok&starttls": "?starttls is for pop3://",
 	}
 	for spec, want := range bad {
 		_, err := newAuthChain([]string{spec}, o)
@@ -74,6 +85,9 @@ func TestAuthSpecs(t *testing.T) {
 	}
 	if _, err := newAuthChain([]string{"pop3://h", "pop3://h:110"}, o); err == nil || !strings.Contains(err.Error(), "twice") {
 		t.Errorf("the same server twice: %v", err)
+	}
+	if _, err := newAuthChain([]string{"pop3://h?in-use-ok&starttls", "pop3://h:110?starttls&in-use-ok"}, o); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("the same server twice, options in another order: %v", err)
 	}
 	if _, err := newAuthChain(nil, authOptions{connectTimeout: time.Second}); err == nil {
 		t.Errorf("zero -auth-timeout accepted")
@@ -320,10 +334,23 @@ func TestPOP3Dialogue(t *testing.T) {
 			codeAuthFailed, "[AUTH] Authentication failed", nil},
 		{"refused at USER: no PASS sent", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:-ERR no such mailbox"},
 			codeAuthFailed, "no such mailbox", []string{"USER u", "QUIT"}},
-		{"IN-USE at PASS: the password was right", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [IN-USE] Mailbox locked"},
-			codeOK, "", nil},
+		// RFC 2449 §8.1.2: [IN-USE] after PASS proves the password only on
+		// a server that checks it before the lock: 451 (try later) unless
+		// the administrator says the server is one (?in-use-ok).
+		{"IN-USE at PASS: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [IN-USE] Mailbox locked"},
+			codeLocalError, "[IN-USE]", []string{"USER u", "PASS " + pw, "QUIT"}},
+		{"in-use at PASS, any case: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-err [in-use] Mailbox locked"},
+			codeLocalError, "IN-USE", nil},
+		{"IN-USE at PASS with ?in-use-ok: accepted", "pop3://%s?in-use-ok", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [IN-USE] Mailbox locked"},
+			codeOK, "", []string{"USER u", "PASS " + pw, "QUIT"}},
+		{"?in-use-ok: other refusals stay refusals", "pop3://%s?in-use-ok", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [AUTH] Authentication failed."},
+			codeAuthFailed, "[AUTH]", nil},
+		// At USER no password was checked, and a 451 there would tell any
+		// client which users exist and read their mail.
 		{"IN-USE at USER proves nothing", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:-ERR [IN-USE] busy"},
 			codeAuthFailed, "IN-USE", nil},
+		{"IN-USE at USER with ?in-use-ok proves nothing either", "pop3://%s?in-use-ok", []string{"S:+OK hi", "C:USER", "S:-ERR [IN-USE] busy"},
+			codeAuthFailed, "IN-USE", []string{"USER u", "QUIT"}},
 		{"SYS/TEMP: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [SYS/TEMP] Temporary authentication failure."},
 			codeLocalError, "SYS/TEMP", nil},
 		{"LOGIN-DELAY: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [LOGIN-DELAY] wait"},

@@ -2,13 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
 // pop3Auth checks a name and password by logging in to a POP3 server with
 // USER and PASS (RFC 1204 §3.4; RFC 1939 §7), over TLS when the spec asks.
 // It reads no mail: it logs in, and says QUIT.
-type pop3Auth struct{ remote }
+type pop3Auth struct {
+	remote
+	// inUseOK (?in-use-ok) takes -ERR [IN-USE] to PASS as proof of the
+	// password. RFC 2449 §8.1.2 says the server sends it when "the user
+	// successfully authenticates" and the maildrop is locked (a mail
+	// client has it open), but nothing makes a server check the password
+	// before the lock: one that looks at the lock first would let anyone
+	// in as a user whose mail client is open, whatever the password. Only
+	// the administrator can know which kind of server it is; by default it
+	// is a 451, and the user tries again once the maildrop is free.
+	inUseOK bool
+}
 
 // maxPOP3Command is RFC 2449 §4's limit on a command line, CRLF included.
 const maxPOP3Command = 255
@@ -45,17 +57,20 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 	}
 	if _, err := rc.pop3Reply(true); err != nil {
 		// A server may refuse an unknown name at USER (RFC 1939 §7). The
-		// client sees the same 530 as for a wrong password.
+		// client sees the same 530 as for a wrong password. So it does for
+		// IN-USE here, before any password: a 451 would tell anyone which
+		// users exist and are reading their mail.
 		return err
 	}
 	if err := rc.send("reply to PASS", "PASS "+password); err != nil {
 		return err
 	}
 	if code, err := rc.pop3Reply(true); err != nil {
-		// RFC 2449 §8.1.2: IN-USE after PASS means the password was right
-		// and only the maildrop is busy (a mail client has it open).
 		if code == "IN-USE" {
-			return nil
+			if a.inUseOK {
+				return nil
+			}
+			return tempAuthError(errors.New("reply to PASS: -ERR [IN-USE]: the maildrop is locked (a mail client has it open); not taken as proof of the password without ?in-use-ok"))
 		}
 		return err
 	}

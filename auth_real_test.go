@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -279,4 +280,58 @@ func TestAuthFTPVsftpdAnonymous(t *testing.T) {
 	}
 	code, _, err := checkAuth(t, authOptions{}, []string{spec}, user, pw)
 	wantCode(t, code, err, codeOK, spec, pw)
+}
+
+// TestAuthPOP3DovecotInUse: dovecot with pop3_lock_session answers -ERR
+// [IN-USE] to the right password while another session holds the
+// maildrop (after waiting 10 s for it). That is a 451 (try later) unless
+// the spec says ?in-use-ok; dovecot checks the password before the lock (a
+// wrong one is still -ERR [AUTH] at once), which is what makes ?in-use-ok
+// safe with it.
+func TestAuthPOP3DovecotInUse(t *testing.T) {
+	const user, pw = "dora", "pop3 Secret-8"
+	// Maildir: with mbox, dovecot waits on the mbox lock instead.
+	srv := startDovecot(t, map[string]string{user: pw}, false, "pop3_lock_session = yes", "mail_location = maildir:~/Maildir")
+	spec := "pop3://" + srv.plain
+	// A mail client that has the maildrop open.
+	holder, err := net.DialTimeout("tcp", srv.plain, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	holder.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(holder)
+	for _, cmd := range []string{"", "USER " + user, "PASS " + pw, "STAT"} {
+		if cmd != "" {
+			fmt.Fprintf(holder, "%s\r\n", cmd)
+		}
+		if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "+OK") {
+			t.Fatalf("holding the maildrop: %q: %q %v", cmd, line, err)
+		}
+	}
+
+	// Dovecot gives up on the lock after 10 s: both checks at once.
+	o := authOptions{timeout: 20 * time.Second}
+	plain, inUseOK := testChain(t, o, spec), testChain(t, o, spec+"?in-use-ok")
+	plainErr, inUseOKErr := make(chan error, 1), make(chan error, 1)
+	go func() { plainErr <- plain.Authenticate(context.Background(), user, pw) }()
+	go func() { inUseOKErr <- inUseOK.Authenticate(context.Background(), user, pw) }()
+	code, _, err := checkAuth(t, o, []string{spec + "?in-use-ok"}, user, "not it")
+	wantCode(t, code, err, codeAuthFailed, spec+"?in-use-ok", "not it")
+	if !strings.Contains(err.Error(), "[AUTH]") {
+		t.Errorf("wrong password while the maildrop is in use: %v, want dovecot's [AUTH]", err)
+	}
+	err = <-plainErr
+	wantCode(t, replyCode(err), err, codeLocalError, spec, pw)
+	if !strings.Contains(err.Error(), "IN-USE") {
+		t.Errorf("reason %q does not say the maildrop is in use", err)
+	}
+	err = <-inUseOKErr
+	wantCode(t, replyCode(err), err, codeOK, "", pw)
+
+	fmt.Fprintf(holder, "QUIT\r\n")
+	r.ReadString('\n')
+	holder.Close()
+	code, _, err = checkAuth(t, authOptions{}, []string{spec}, user, pw)
+	wantCode(t, code, err, codeOK, "", pw)
 }

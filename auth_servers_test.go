@@ -129,8 +129,9 @@ type dovecotServer struct {
 
 // startDovecot runs dovecot with users (name to password) in its passdb.
 // Its base_dir and state_dir are its own, so runs never collide. Without
-// withTLS it has no certificate: it refuses STLS and has no pop3s.
-func startDovecot(t testing.TB, users map[string]string, withTLS bool) *dovecotServer {
+// withTLS it has no certificate: it refuses STLS and has no pop3s. Each of
+// extra is a line added to its configuration.
+func startDovecot(t testing.TB, users map[string]string, withTLS bool, extra ...string) *dovecotServer {
 	t.Helper()
 	needRoot(t)
 	bin := needProgram(t, "dovecot")
@@ -194,7 +195,7 @@ userdb {
   driver = passwd-file
   args = username_format=%%u %[6]s
 }
-`, dir, plainPort, pop3s, filepath.Base(dir), sslConf, usersFile)
+`, dir, plainPort, pop3s, filepath.Base(dir), sslConf, usersFile) + strings.Join(extra, "\n") + "\n"
 	confFile := filepath.Join(dir, "dovecot.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
