@@ -331,7 +331,7 @@ func TestPOP3Dialogue(t *testing.T) {
 		{"accepted", "pop3://%s", []string{"S:+OK hi", "C:USER u", "S:+OK", "C:PASS " + pw, "S:+OK in"},
 			codeOK, "", []string{"USER u", "PASS " + pw, "QUIT"}},
 		{"refused at PASS", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR [AUTH] Authentication failed."},
-			codeAuthFailed, "[AUTH] Authentication failed", nil},
+			codeAuthFailed, "refused: reply to PASS: -ERR [AUTH]", nil},
 		{"refused at USER: no PASS sent", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:-ERR no such mailbox"},
 			codeAuthFailed, "no such mailbox", []string{"USER u", "QUIT"}},
 		// RFC 2449 §8.1.2: [IN-USE] after PASS proves the password only on
@@ -362,8 +362,6 @@ func TestPOP3Dialogue(t *testing.T) {
 			codeLocalError, "nonsense", nil},
 		{"closed after USER: 451", "pop3://%s", []string{"S:+OK hi", "C:USER", "CLOSE"}, codeLocalError, "closed the connection", nil},
 		{"silent after USER: 451 at the timeout", "pop3://%s", []string{"S:+OK hi", "HANG"}, codeLocalError, "no reply to USER within", nil},
-		{"password echoed by the server stays out of the log", "pop3://%s", []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:-ERR wrong password " + pw},
-			codeAuthFailed, "[password]", nil},
 		{"STLS refused: 451, nothing more sent", "pop3://%s?starttls", []string{"S:+OK hi", "C:STLS", "S:-ERR not now"},
 			codeLocalError, "not now", []string{"STLS"}},
 		{"data after the STLS reply: 451 before the handshake", "pop3://%s?starttls", []string{"S:+OK hi", "C:STLS", "S:+OK go\r\n+OK injected"},
@@ -378,7 +376,7 @@ func TestFTPDialogue(t *testing.T) {
 		{"accepted after a multi-line greeting", "ftp://%s", []string{greeting, "C:USER u", "S:331 Password?", "C:PASS " + pw, "S:230-Hi\r\n230 Logged in"},
 			codeOK, "", []string{"USER u", "PASS " + pw, "QUIT"}},
 		{"refused", "ftp://%s", []string{greeting, "C:USER", "S:331 Password?", "C:PASS", "S:530 Login incorrect."},
-			codeAuthFailed, "530 Login incorrect", nil},
+			codeAuthFailed, "refused: reply to PASS: 530", nil},
 		{"refused at USER: no PASS sent", "ftp://%s", []string{greeting, "C:USER", "S:530 Permission denied."},
 			codeAuthFailed, "Permission denied", []string{"USER u", "QUIT"}},
 		{"logged in without a password: 451", "ftp://%s", []string{greeting, "C:USER", "S:230 Welcome"},
@@ -402,6 +400,75 @@ func TestFTPDialogue(t *testing.T) {
 		{"data after 234: 451 before the handshake", "ftps://%s", []string{greeting, "C:AUTH TLS", "S:234 go\r\n230 injected"},
 			codeLocalError, "before the TLS handshake", []string{"AUTH TLS"}},
 	})
+}
+
+// TestRemoteReplyNeverShowsPassword: of a reply that came after PASS only
+// its code is logged, never its text, which may echo the password, a piece
+// of it, or be made of words that are the password. What came before PASS
+// is logged, bounded and printable.
+func TestRemoteReplyNeverShowsPassword(t *testing.T) {
+	pop3 := func(reply string) []string {
+		return []string{"S:+OK hi", "C:USER", "S:+OK", "C:PASS", "S:" + reply}
+	}
+	ftp := func(reply string) []string {
+		return []string{"S:220 hi", "C:USER", "S:331 Password?", "C:PASS", "S:" + reply}
+	}
+	// Passwords that are words of the servers' replies, not of mppd's own.
+	for _, pw := range []string{"Sesame-Open-42", "incorrect", "Login incorrect"} {
+		piece := pw[:len(pw)/2+1]
+		cases := []struct {
+			name, spec string
+			script     []string
+			want       int
+			logged     string // the reason ends with it
+		}{
+			{"pop3 echo", "pop3://%s", pop3("-ERR Authentication failed: " + pw), codeAuthFailed, "refused: reply to PASS: -ERR"},
+			{"pop3 piece", "pop3://%s", pop3("-ERR Login incorrect for " + piece + "..."), codeAuthFailed, "refused: reply to PASS: -ERR"},
+			{"pop3 [AUTH] echo", "pop3://%s", pop3("-ERR [AUTH] " + pw), codeAuthFailed, "refused: reply to PASS: -ERR [AUTH]"},
+			{"pop3 code of the password", "pop3://%s", pop3("-ERR [" + pw + "] no"), codeAuthFailed,
+				"refused: reply to PASS: -ERR [a response code not registered for POP3]"},
+			{"pop3 SYS/TEMP echo", "pop3://%s", pop3("-ERR [SYS/TEMP] cannot verify " + pw), codeLocalError, "reply to PASS: -ERR [SYS/TEMP]"},
+			{"pop3 nonsense echo", "pop3://%s", pop3("PASS " + pw), codeLocalError,
+				"nonsense in reply to PASS: no reply code (the text, sent after the password, is not logged)"},
+			{"ftp echo", "ftp://%s", ftp("530 Login incorrect: " + pw), codeAuthFailed, "refused: reply to PASS: 530"},
+			{"ftp piece", "ftp://%s", ftp("530 " + piece), codeAuthFailed, "refused: reply to PASS: 530"},
+			{"ftp multi-line echo", "ftp://%s", ftp("530-You said " + pw + "\r\n530-" + piece + "\r\n530 Login incorrect."), codeAuthFailed,
+				"refused: reply to PASS: 530"},
+			{"ftp 421 echo", "ftp://%s", ftp("421 " + pw), codeLocalError, "reply to PASS: 421"},
+			{"ftp 230 echo", "ftp://%s", ftp("230 Welcome, " + pw), codeOK, ""},
+			{"ftp nonsense echo", "ftp://%s", ftp(pw), codeLocalError,
+				"nonsense in reply to PASS: no reply code (the text, sent after the password, is not logged)"},
+		}
+		for _, c := range cases {
+			t.Run(pw+"/"+c.name, func(t *testing.T) {
+				addr, _ := scriptedServer(t, c.script...)
+				code, _, err := checkAuth(t, authOptions{timeout: time.Second}, []string{fmt.Sprintf(c.spec, addr)}, "u", pw)
+				if code != c.want {
+					t.Fatalf("got %d (%v), want %d", code, err, c.want)
+				}
+				if err == nil {
+					return
+				}
+				msg := err.Error()
+				if !strings.HasSuffix(msg, c.logged) {
+					t.Errorf("reason %q, want it to end with %q", msg, c.logged)
+				}
+				mustNotLeak(t, msg, piece)
+				for _, word := range []string{"[password]", "incorrect", "Login", "said", "verify", "Welcome"} {
+					if strings.Contains(msg, word) {
+						t.Errorf("the server's text %q is in %q", word, msg)
+					}
+				}
+			})
+		}
+	}
+	// Before PASS the server has not been sent the password: its text says
+	// what went wrong, made printable and bounded.
+	addr, _ := scriptedServer(t, "S:+OK hi", "C:USER", "S:-ERR no such\x1b[2J mailbox \xff"+strings.Repeat("x", 500))
+	_, _, err := checkAuth(t, authOptions{timeout: time.Second}, []string{"pop3://" + addr}, "u", "pw")
+	if msg := err.Error(); !strings.Contains(msg, `refused: reply to USER: "-ERR no such?[2J mailbox ?xxx`) || len(msg) > 300 {
+		t.Errorf("reason %q: want the server's text, printable and bounded", msg)
+	}
 }
 
 // The FTP backend never asks about the anonymous names, in any case, even

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -19,7 +20,7 @@ func (a *ftpAuth) Authenticate(ctx context.Context, user, password string) error
 	if err := checkSendable(user, password, 0); err != nil {
 		return err
 	}
-	rc, done, err := a.dial(ctx, password)
+	rc, done, err := a.dial(ctx, ftpCodeText)
 	if err != nil {
 		return err
 	}
@@ -63,12 +64,12 @@ func (a *ftpAuth) Authenticate(ctx context.Context, user, password string) error
 		return rc.refused(line)
 	case 230:
 		// Logged in without a password: the password was not checked.
-		return tempAuthError(fmt.Errorf("server logged in without asking for a password: %q", rc.clean(line)))
+		return tempAuthError(fmt.Errorf("server logged in without asking for a password: %s", rc.describe(line)))
 	default:
 		// 332 (needs ACCT), 421 and other 4yz, 500 and the like.
 		return rc.notNow(line)
 	}
-	if err := rc.send("reply to PASS", "PASS "+password); err != nil {
+	if err := rc.sendPassword("reply to PASS", "PASS "+password); err != nil {
 		return err
 	}
 	if code, line, err = rc.ftpReply(); err != nil {
@@ -106,7 +107,16 @@ func (rc *remoteConn) ftpReply() (int, string, error) {
 			return ftpCode(line), line, nil
 		}
 	}
-	return 0, "", tempAuthError(fmt.Errorf("nonsense in reply to %s: more than %d lines", rc.phase, maxRemoteLines))
+	return 0, "", tempAuthError(fmt.Errorf("nonsense in %s: more than %d lines", rc.phase, maxRemoteLines))
+}
+
+// ftpCodeText is what of an FTP reply is logged after PASS: its code, or
+// "" for a line without one.
+func ftpCodeText(line string) string {
+	if code := ftpCode(line); code != 0 {
+		return strconv.Itoa(code)
+	}
+	return ""
 }
 
 // ftpCode is the reply code a line starts with, or 0.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -30,7 +31,7 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 	if err := checkSendable(user, password, maxPOP3Command); err != nil {
 		return err
 	}
-	rc, done, err := a.dial(ctx, password)
+	rc, done, err := a.dial(ctx, pop3Code)
 	if err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (a *pop3Auth) Authenticate(ctx context.Context, user, password string) erro
 		// users exist and are reading their mail.
 		return err
 	}
-	if err := rc.send("reply to PASS", "PASS "+password); err != nil {
+	if err := rc.sendPassword("reply to PASS", "PASS "+password); err != nil {
 		return err
 	}
 	if code, err := rc.pop3Reply(true); err != nil {
@@ -88,21 +89,52 @@ func (rc *remoteConn) pop3Reply(aboutUser bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	status, text, _ := strings.Cut(line, " ")
-	switch strings.ToUpper(status) {
+	status, code := pop3Status(line)
+	switch status {
 	case "+OK":
 		return "", nil
 	case "-ERR":
 	default:
 		return "", rc.nonsense(line)
 	}
-	code := ""
-	if rest, ok := strings.CutPrefix(text, "["); ok {
-		code, _, _ = strings.Cut(rest, "]")
-		code = strings.ToUpper(code)
-	}
 	if !aboutUser || code == "SYS/TEMP" || code == "SYS/PERM" || code == "LOGIN-DELAY" {
 		return code, rc.notNow(line)
 	}
 	return code, rc.refused(line)
+}
+
+// pop3Status is a status line's status, +OK or -ERR ("" for neither), and
+// its response code in upper case (RFC 2449 §8: "[CODE]" right after the
+// status), if any.
+func pop3Status(line string) (status, code string) {
+	status, text, _ := strings.Cut(line, " ")
+	status = strings.ToUpper(status)
+	if status != "+OK" && status != "-ERR" {
+		return "", ""
+	}
+	if rest, ok := strings.CutPrefix(text, "["); ok {
+		if c, _, ok := strings.Cut(rest, "]"); ok {
+			code = strings.ToUpper(c)
+		}
+	}
+	return status, code
+}
+
+// pop3Codes are the response codes registered for POP3 (RFC 2449 §8.1,
+// RFC 3206 §4, RFC 6856 §7): the only ones that reach the log once the
+// server has the password. Another could be any text the server chose.
+var pop3Codes = []string{"LOGIN-DELAY", "IN-USE", "SYS/TEMP", "SYS/PERM", "AUTH", "UTF8"}
+
+// pop3Code is what of a POP3 reply is logged after PASS: "+OK", "-ERR",
+// "-ERR [AUTH]" with a registered response code, or "" for a line that is
+// no POP3 reply.
+func pop3Code(line string) string {
+	status, code := pop3Status(line)
+	switch {
+	case status == "" || code == "":
+		return status
+	case slices.Contains(pop3Codes, code):
+		return status + " [" + code + "]"
+	}
+	return status + " [a response code not registered for POP3]"
 }

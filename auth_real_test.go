@@ -31,9 +31,18 @@ func wantCode(t *testing.T, code int, err error, want int, name, pw string) {
 }
 
 // checkOutcomes checks spec with the right password, a wrong one (whose
-// logged reason must hold the server's reply, mark) and an unknown user.
-func checkOutcomes(t *testing.T, o authOptions, spec, user, pw, mark string) {
+// logged reason must hold the server's reply code, mark) and an unknown
+// user, and that a wrong password that is a word of the server's reply to
+// PASS (word) is not told by the log.
+func checkOutcomes(t *testing.T, o authOptions, spec, user, pw, mark, word string) {
 	t.Helper()
+	t.Run("wrong password, a word of the server's reply", func(t *testing.T) {
+		code, _, err := checkAuth(t, o, []string{spec}, user, word)
+		wantCode(t, code, err, codeAuthFailed, spec, word)
+		if strings.Contains(err.Error(), "[password]") || !strings.HasSuffix(err.Error(), "reply to PASS: "+mark) {
+			t.Errorf("log reason %q: want the reply's code %q and nothing of its text", err, mark)
+		}
+	})
 	t.Run("right password", func(t *testing.T) {
 		code, _, err := checkAuth(t, o, []string{spec}, user, pw)
 		wantCode(t, code, err, codeOK, spec, pw)
@@ -61,7 +70,7 @@ func TestAuthPOP3Dovecot(t *testing.T) {
 		"pop3s://" + srv.tls,
 	} {
 		t.Run(spec, func(t *testing.T) {
-			checkOutcomes(t, o, spec, user, pw, "-ERR")
+			checkOutcomes(t, o, spec, user, pw, "-ERR [AUTH]", "failed")
 			t.Run("another user's password", func(t *testing.T) {
 				code, _, err := checkAuth(t, o, []string{spec}, "bob", pw)
 				wantCode(t, code, err, codeAuthFailed, spec, pw)
@@ -166,7 +175,7 @@ func TestAuthFTPVsftpd(t *testing.T) {
 	srv := startVsftpd(t, true)
 	o := authOptions{caFile: srv.pki.caFile}
 	for _, spec := range []string{"ftp://" + srv.addr, "ftps://" + srv.addr} {
-		t.Run(spec, func(t *testing.T) { checkOutcomes(t, o, spec, user, pw, "530") })
+		t.Run(spec, func(t *testing.T) { checkOutcomes(t, o, spec, user, pw, "530", "incorrect") })
 	}
 	if log := srv.output(); strings.Contains(log, pw) {
 		t.Errorf("vsftpd logged the password (test setup):\n%s", log)

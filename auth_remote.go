@@ -9,7 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
+	"strconv"
 	"time"
 )
 
@@ -32,7 +32,7 @@ const (
 	maxRemoteLine  = 1024
 	maxRemoteLines = 64
 	// maxReasonLen bounds how much of a server's reply goes to the log.
-	maxReasonLen = 200
+	maxReasonLen = 120
 )
 
 // remote is one POP3 or FTP server named by -auth.
@@ -46,17 +46,21 @@ type remote struct {
 
 // remoteConn is one check's connection to a remote server.
 type remoteConn struct {
-	rm       *remote
-	conn     net.Conn
-	r        *bufio.Reader
-	phase    string // what we are waiting for, for the log
-	password string // to keep it out of any reply text that is logged
+	rm    *remote
+	conn  net.Conn
+	r     *bufio.Reader
+	phase string // what we are waiting for, for the log
+	// replyCode is the protocol's code of a reply line ("530", "-ERR
+	// [AUTH]"), or "" for a line that has none: all of a reply that is
+	// logged once the server has the password (see describe).
+	replyCode    func(line string) string
+	passwordSent bool
 }
 
 // dial connects within the connect timeout and sets one deadline for the
 // whole check: the -auth-timeout, or the session's end if sooner. A ctx
 // that ends early (the session is over) ends the check at once.
-func (rm *remote) dial(ctx context.Context, password string) (*remoteConn, context.CancelFunc, error) {
+func (rm *remote) dial(ctx context.Context, replyCode func(string) string) (*remoteConn, context.CancelFunc, error) {
 	ctx, cancel := context.WithTimeout(ctx, rm.opts.timeout)
 	d := net.Dialer{Timeout: rm.opts.connectTimeout}
 	conn, err := d.DialContext(ctx, "tcp", rm.addr)
@@ -71,7 +75,7 @@ func (rm *remote) dial(ctx context.Context, password string) (*remoteConn, conte
 	conn.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	rc := &remoteConn{rm: rm, conn: conn, r: bufio.NewReaderSize(conn, maxRemoteLine), phase: "greeting",
-		password: password}
+		replyCode: replyCode}
 	done := func() { stop(); rc.conn.Close(); cancel() }
 	if rm.tls == tlsImplicit {
 		if err := rc.startTLS(ctx); err != nil {
@@ -105,6 +109,13 @@ func (rc *remoteConn) startTLS(ctx context.Context) error {
 	return nil
 }
 
+// sendPassword is send for the command that carries the password: from
+// now on, the server's replies may hold it.
+func (rc *remoteConn) sendPassword(phase, line string) error {
+	rc.passwordSent = true
+	return rc.send(phase, line)
+}
+
 // send writes one command line. The caller has checked it for CR, LF, NUL.
 func (rc *remoteConn) send(phase, line string) error {
 	rc.phase = phase
@@ -118,7 +129,7 @@ func (rc *remoteConn) send(phase, line string) error {
 func (rc *remoteConn) readLine() (string, error) {
 	line, err := rc.r.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) {
-		return "", tempAuthError(fmt.Errorf("nonsense in reply to %s: line longer than %d bytes", rc.phase, maxRemoteLine))
+		return "", tempAuthError(fmt.Errorf("nonsense in %s: line longer than %d bytes", rc.phase, maxRemoteLine))
 	}
 	if err != nil {
 		return "", rc.ioError(err)
@@ -146,29 +157,54 @@ func (rc *remoteConn) ioError(err error) error {
 
 // refused is the 530 of a server that said no to the name or the password.
 func (rc *remoteConn) refused(line string) error {
-	return errAuthFailed("refused: " + rc.phase + ": " + rc.clean(line))
+	return errAuthFailed("refused: " + rc.phase + ": " + rc.describe(line))
 }
 
 // notNow is the 451 for a reply that neither accepts nor refuses.
 func (rc *remoteConn) notNow(line string) error {
-	return tempAuthError(fmt.Errorf("%s: %q", rc.phase, rc.clean(line)))
+	return tempAuthError(fmt.Errorf("%s: %s", rc.phase, rc.describe(line)))
 }
 
 // nonsense is a 451 for a reply the protocol does not allow.
 func (rc *remoteConn) nonsense(line string) error {
-	return tempAuthError(fmt.Errorf("nonsense in reply to %s: %q", rc.phase, rc.clean(line)))
+	return tempAuthError(fmt.Errorf("nonsense in %s: %s", rc.phase, rc.describe(line)))
 }
 
-// clean makes a server's reply fit for the log: bounded, and without the
-// password should a server ever echo it.
-func (rc *remoteConn) clean(line string) string {
-	if rc.password != "" {
-		line = strings.ReplaceAll(line, rc.password, "[password]")
+// describe is what of a server's reply goes to the log. Before the server
+// has the password, its text, bounded and made printable ASCII: it cannot
+// hold what the server was never sent, and says what a greeting or a
+// refused STLS meant. After, only the reply's code, in mppd's words: a
+// server may echo the password, or a piece of it, or a text (say, "Login
+// incorrect") whose words are the password, and no mask can hide all of
+// that without telling what it hid.
+func (rc *remoteConn) describe(line string) string {
+	if !rc.passwordSent {
+		return strconv.Quote(logText(line, maxReasonLen))
 	}
-	if len(line) > maxReasonLen {
-		line = line[:maxReasonLen] + "..."
+	if code := rc.replyCode(line); code != "" {
+		return code
 	}
-	return line
+	return "no reply code (the text, sent after the password, is not logged)"
+}
+
+// logText is s for the log: at most max bytes, each byte that is not
+// printable ASCII a "?" (control characters, and the bytes of anything
+// else: a server's text is not trusted to be UTF-8).
+func logText(s string, max int) string {
+	cut := len(s) > max
+	if cut {
+		s = s[:max]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	if cut {
+		return string(b) + "..."
+	}
+	return string(b)
 }
 
 // tempAuthError is the 451 of a password check that could not be made.
