@@ -2,16 +2,17 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mppd/mppd/internal/pamhelper"
 	"golang.org/x/sys/unix"
@@ -27,9 +28,9 @@ const defaultPAMHelper = "/usr/libexec/mppd/mppd-pam"
 // that does one thing and exits, as mppd@.service sets it for mppd.
 var pamHelperEnv = []string{"PATH=" + sendmailPath, "GOMAXPROCS=1"}
 
-// maxPAMHelperOutput bounds what is kept of the helper's standard output
-// and error for the log; the rest is read and dropped.
-const maxPAMHelperOutput = 1 << 10
+// pamHelperHead is how much of the helper's standard output and error is
+// kept: enough to tell a Go panic, never logged (see pamhelper.Report).
+const pamHelperHead = 64
 
 // pamAuth checks a name and password through PAM by running the helper
 // mppd-pam, which links libpam: mppd itself is a static program without
@@ -96,15 +97,49 @@ func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error
 		// (The address is an IP address by construction: withClientAddr.)
 		return errAuthFailed("not asked: " + err.Error())
 	}
+	st, why, head, err := a.runHelper(ctx, req)
+	if err != nil {
+		return err
+	}
+	switch st.ExitCode() {
+	case pamhelper.ExitAccepted:
+		return nil
+	case pamhelper.ExitRefused:
+		return errAuthFailed(cmp.Or(why, "refused"))
+	case pamhelper.ExitTempFail:
+		return tempAuthError(errors.New(cmp.Or(why, "PAM could not decide")))
+	case pamhelper.ExitUsage:
+		// Also the status of a Go program that panics (a crash in a
+		// module is a signal): the report tells which.
+		if why == "" && isGoCrash(head) {
+			why = "the PAM helper crashed (a Go panic or runtime error): exit status 2"
+		}
+		return tempAuthError(errors.New(cmp.Or(why, "the PAM helper could not read mppd's request (another version of mppd-pam?) or crashed: exit status 2")))
+	}
+	return tempAuthError(fmt.Errorf("PAM helper: %s%s", st, saidOrNot(why)))
+}
+
+// runHelper runs the helper on req and returns how it ended, its report
+// in mppd's words ("" if none), and the start of what it wrote on standard
+// output and error. The error is a 451 for a helper that could not be run
+// or did not answer in time.
+func (a *pamAuth) runHelper(ctx context.Context, req []byte) (*os.ProcessState, string, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
-	// Room for the password past the bound, so that logSafe finds it whole
-	// wherever it starts within what is kept.
-	out := &limitedBuffer{max: maxPAMHelperOutput + len(password)}
+	// The helper's report comes on a pipe of its own (pamhelper.ReportFD);
+	// what it and its modules write on standard output and error is not
+	// logged, only looked at for a crash.
+	reportR, reportW, err := os.Pipe()
+	if err != nil {
+		return nil, "", "", tempAuthError(fmt.Errorf("cannot run the PAM helper: %w", err))
+	}
+	defer reportR.Close()
+	out := &limitedBuffer{max: pamHelperHead}
 	cmd := exec.Command(a.helper)
 	cmd.Stdin = bytes.NewReader(req)
 	cmd.Stdout = out
 	cmd.Stderr = out
+	cmd.ExtraFiles = []*os.File{reportW} // pamhelper.ReportFD
 	cmd.Env = pamHelperEnv
 	cmd.Dir = "/"
 	// Its own process group, killed at the timeout and when it exits. And
@@ -117,9 +152,13 @@ func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error
 	// A module's child that outlives the helper and keeps its output open
 	// must not hold the session.
 	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
-		return tempAuthError(fmt.Errorf("cannot run the PAM helper: %w", err))
+	err = cmd.Start()
+	reportW.Close()
+	if err != nil {
+		return nil, "", "", tempAuthError(fmt.Errorf("cannot run the PAM helper: %w", err))
 	}
+	report := make(chan string, 1)
+	go func() { report <- readReport(reportR) }()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -131,62 +170,49 @@ func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error
 	case <-ctx.Done():
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		return tempAuthError(fmt.Errorf("PAM did not answer within %v: helper killed%s", a.timeout, helperSaid(out, password)))
+		return nil, "", "", tempAuthError(fmt.Errorf("PAM did not answer within %v: helper killed", a.timeout))
 	}
-	st := cmd.ProcessState
-	if st == nil {
-		return tempAuthError(fmt.Errorf("PAM helper: %w%s", err, helperSaid(out, password)))
+	// The report was written before the helper exited; a child that
+	// escaped its process group and holds the pipe gets a second more, as
+	// WaitDelay gives it for the output.
+	reportR.SetReadDeadline(time.Now().Add(time.Second))
+	why := <-report
+	if cmd.ProcessState == nil {
+		return nil, "", "", tempAuthError(fmt.Errorf("PAM helper: %w%s", err, saidOrNot(why)))
 	}
-	switch st.ExitCode() {
-	case pamhelper.ExitAccepted:
-		return nil
-	case pamhelper.ExitRefused:
-		return errAuthFailed(helperWords(out, password, "refused"))
-	case pamhelper.ExitTempFail:
-		return tempAuthError(errors.New(helperWords(out, password, "PAM could not decide")))
-	case pamhelper.ExitUsage:
-		// Also the status of a Go program that panics (a crash in a
-		// module is a signal): what the helper said tells which.
-		return tempAuthError(fmt.Errorf("the PAM helper could not read mppd's request (another version of mppd-pam?) or panicked: exit status 2%s", helperSaid(out, password)))
-	}
-	return tempAuthError(fmt.Errorf("PAM helper: %s%s", st, helperSaid(out, password)))
+	return cmd.ProcessState, why, out.String(), nil
 }
 
-// helperWords is what the helper said, fit for the log, or def if nothing.
-func helperWords(out *limitedBuffer, password, def string) string {
-	if s := logSafe(out.String(), password); s != "" {
-		return s
+// readReport reads the helper's report, at most pamhelper.MaxReport bytes
+// and one line, and returns it in mppd's words (pamhelper.Report.Describe),
+// or "" if there is none. A report that is not one of the vocabulary's is
+// not logged: the helper is not the only one who could have written it.
+func readReport(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, pamhelper.MaxReport+1))
+	// The rest is read and dropped, so that a helper writing more is not
+	// stopped by a full pipe.
+	io.Copy(io.Discard, r)
+	if len(b) == 0 {
+		return ""
 	}
-	return def
+	line, _, _ := strings.Cut(string(b), "\n")
+	rep, ok := pamhelper.ParseReport(line)
+	if !ok || len(b) > pamhelper.MaxReport || len(line)+1 < len(b) {
+		return "the PAM helper's report is not one mppd can read (not logged)"
+	}
+	return rep.Describe()
 }
 
-// helperSaid is ": " and what the helper said, if anything.
-func helperSaid(out *limitedBuffer, password string) string {
-	if s := logSafe(out.String(), password); s != "" {
-		return ": " + s
+// isGoCrash says whether a program's output starts as the Go runtime's
+// message for a panic or a fatal error does.
+func isGoCrash(head string) bool {
+	return strings.HasPrefix(head, "panic: ") || strings.HasPrefix(head, "fatal error: ")
+}
+
+// saidOrNot is ": " and the report, if there was one.
+func saidOrNot(why string) string {
+	if why != "" {
+		return ": " + why
 	}
 	return ""
-}
-
-// logSafe makes a program's output one printable line for the log, of at
-// most maxPAMHelperOutput bytes: the password, should a module have echoed
-// it, becomes "[password]", line breaks "; ", other control characters and
-// invalid bytes "?".
-func logSafe(s, password string) string {
-	if password != "" {
-		s = strings.ReplaceAll(s, password, "[password]")
-	}
-	if len(s) > maxPAMHelperOutput {
-		s = s[:maxPAMHelperOutput]
-	}
-	lines := strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' })
-	for i, l := range lines {
-		lines[i] = strings.Map(func(r rune) rune {
-			if r == utf8.RuneError || r < 0x20 || r == 0x7f {
-				return '?'
-			}
-			return r
-		}, strings.TrimSpace(l))
-	}
-	return strings.Join(lines, "; ")
 }

@@ -302,3 +302,37 @@ func TestAuthPAMAgingAgreesWithShadow(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthPAMEchoingModule: a module that prints the password where the
+// helper's output goes (pam_exec with expose_authtok and log=/dev/stderr, a
+// set-up for debugging a script) does not get it, whole or in pieces, into
+// mppd's log: what the log says comes from the helper's report alone, on
+// a descriptor the script cannot write to (pam_exec closes it in its child,
+// and the helper marks it close-on-exec for modules that do not).
+func TestAuthPAMEchoingModule(t *testing.T) {
+	helper := pamHelperBinary(t)
+	const pw = "Echoed Secret-9"
+	dir := t.TempDir()
+	script := filepath.Join(dir, "echo-password")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\npw=$(tr -d '\\000')\necho \"got $pw\"\necho \"${pw%???}\" >&2\necho \"${pw#???}\"\n{ echo \"$pw\" >&3; } 2>/dev/null\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	svc := installPAMService(t, "auth requisite pam_exec.so expose_authtok log=/dev/stderr "+script+"\naccount required pam_permit.so\n")
+	code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{"pam:" + svc}, "alice", pw)
+	if code == codeOK {
+		t.Fatalf("accepted: the script did not run")
+	}
+	for _, piece := range []string{pw, pw[:len(pw)-3], pw[3:], "Echoed", "Secret"} {
+		mustNotLeak(t, err.Error(), piece)
+	}
+	if !strings.Contains(err.Error(), "auth: PAM_") {
+		t.Errorf("reason %q: want the auth stack's return value", err)
+	}
+	// The helper run by hand: the module's output is there, for a person.
+	cmd := exec.Command(helper)
+	cmd.Stdin = strings.NewReader(svc + "\x00alice\x00" + pw + "\x00\x00")
+	out, _ := cmd.CombinedOutput()
+	if !strings.Contains(string(out), "got "+pw) {
+		t.Errorf("the script's output did not reach the helper's standard error (test set-up): %q", out)
+	}
+}

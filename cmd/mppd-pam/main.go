@@ -8,7 +8,8 @@
 // PAM_RHOST and PAM_TTY, runs the service's auth stack then its account
 // stack, and answers with its exit status: 0 accepted, 1 refused,
 // 111 PAM could not decide, 2 a request it could not read. Why goes to
-// standard error in one line, never with the password. It has no
+// mppd as a report in fixed words on descriptor 3 (pamhelper.Report), and
+// to standard error for a person running it by hand. It has no
 // privileges of its own: it runs as mppd's user and reads /etc/shadow (for
 // pam_unix) through mppd's group shadow, so it lets nobody check a password
 // they could not check already.
@@ -19,22 +20,44 @@ import (
 	"os"
 
 	"github.com/mppd/mppd/internal/pamhelper"
+	"golang.org/x/sys/unix"
 )
 
 func main() {
+	report := reportFile()
 	if len(os.Args) > 1 {
 		// Nothing comes on the command line, the password least of all.
 		fmt.Fprintln(os.Stderr, "usage: mppd-pam <request (SERVICE, USER, PASSWORD, RHOST, each ended by a NUL, on stdin)")
-		os.Exit(pamhelper.ExitUsage)
+		answer(report, pamhelper.ExitUsage, pamhelper.Report{Stage: "request"})
 	}
 	service, user, password, rhost, err := pamhelper.Decode(os.Stdin)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mppd-pam: bad request:", err)
-		os.Exit(pamhelper.ExitUsage)
+		answer(report, pamhelper.ExitUsage, pamhelper.Report{Stage: "request"})
 	}
-	status, why := check(service, user, password, rhost)
-	if why != "" {
-		fmt.Fprintln(os.Stderr, why)
+	status, r := check(service, user, password, rhost)
+	if status != pamhelper.ExitAccepted {
+		fmt.Fprintln(os.Stderr, r.Describe())
+	}
+	answer(report, status, r)
+}
+
+// reportFile is the descriptor mppd reads the report from, or nil when
+// there is none (the helper run by hand). It is closed on exec: the
+// programs modules run (pam_exec) must not write into the report.
+func reportFile() *os.File {
+	if _, err := unix.FcntlInt(pamhelper.ReportFD, unix.F_GETFD, 0); err != nil {
+		return nil
+	}
+	unix.CloseOnExec(pamhelper.ReportFD)
+	return os.NewFile(pamhelper.ReportFD, "report")
+}
+
+// answer writes the report, if there is a descriptor for it and the check
+// was not accepted, and exits with status.
+func answer(report *os.File, status int, r pamhelper.Report) {
+	if report != nil && status != pamhelper.ExitAccepted {
+		fmt.Fprintln(report, r)
 	}
 	os.Exit(status)
 }

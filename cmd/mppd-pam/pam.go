@@ -4,7 +4,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 
 	"github.com/mppd/mppd/internal/pamhelper"
@@ -15,7 +14,7 @@ import (
 // whatever the host uses for logins (pam_unix and /etc/shadow, sssd,
 // LDAP...) decides, with its lockouts and expiry rules. It returns the exit
 // status and why, for mppd's log.
-func check(service, user, password, rhost string) (int, string) {
+func check(service, user, password, rhost string) (int, pamhelper.Report) {
 	// A PAM transaction stays on one thread from start to end: modules
 	// may keep per-thread state.
 	runtime.LockOSThread()
@@ -24,11 +23,11 @@ func check(service, user, password, rhost string) (int, string) {
 	conv, unexpected := pamConversation(password)
 	t, err := pam.StartFunc(service, user, conv)
 	if err != nil {
-		return pamhelper.ExitTempFail, fmt.Sprintf("pam_start(%s): %v", service, err)
+		return pamhelper.ExitTempFail, report("pam_start", err, "")
 	}
 	defer t.End()
-	if err := setItems(t, rhost); err != nil {
-		return pamhelper.ExitTempFail, err.Error()
+	if r, err := setItems(t, rhost); err != nil {
+		return pamhelper.ExitTempFail, r
 	}
 	// PAM_DISALLOW_NULL_AUTHTOK: an empty password field never logs in
 	// over the network, even under a stack written with nullok. The delay
@@ -41,7 +40,7 @@ func check(service, user, password, rhost string) (int, string) {
 	if err := t.AcctMgmt(pam.Silent | pam.DisallowNullAuthtok); err != nil {
 		return pamStatus("account", err, *unexpected)
 	}
-	return pamhelper.ExitAccepted, ""
+	return pamhelper.ExitAccepted, pamhelper.Report{}
 }
 
 // ttyName is PAM_TTY: mppd has no terminal, and, as Dovecot ("dovecot")
@@ -55,23 +54,34 @@ const ttyName = "mpp"
 // PAM_RHOST. It is left unset when mppd does not know the address
 // (rhost empty). PAM_RUSER (the remote user) is left unset, as Dovecot
 // leaves it: MPP has no remote user beside the one logging in.
-func setItems(t *pam.Transaction, rhost string) error {
+func setItems(t *pam.Transaction, rhost string) (pamhelper.Report, error) {
 	if rhost != "" {
 		if err := t.SetItem(pam.Rhost, rhost); err != nil {
-			return fmt.Errorf("pam_set_item(PAM_RHOST): %v", err)
+			return report("pam_set_item", err, "rhost"), err
 		}
 	}
 	if err := t.SetItem(pam.Tty, ttyName); err != nil {
-		return fmt.Errorf("pam_set_item(PAM_TTY): %v", err)
+		return report("pam_set_item", err, "tty"), err
 	}
-	return nil
+	return pamhelper.Report{}, nil
+}
+
+// report is the report of a failed PAM call at stage: PAM's return value
+// from err, and detail. Only the number is kept of PAM's answer, never
+// pam_strerror's text (a module's own return value has no text of PAM's).
+func report(stage string, err error, detail string) pamhelper.Report {
+	var pe pam.Error
+	if !errors.As(err, &pe) {
+		return pamhelper.Report{Stage: stage, Detail: "not-pam"}
+	}
+	return pamhelper.Report{Stage: stage, Code: int(pe), Detail: detail}
 }
 
 // pamConversation answers the first password prompt (echo off) and
 // nothing else: MPP has one password to give. A second prompt (a one-time
 // code) or a question to echo ends the check as a refusal, and unexpected
-// says what was asked, for the log. Messages for the user are dropped:
-// there is nobody to show them to.
+// says what was asked (a word of pamhelper's report). Messages for the
+// user are dropped: there is nobody to show them to.
 func pamConversation(password string) (func(pam.Style, string) (string, error), *string) {
 	unexpected := new(string)
 	answered := false
@@ -82,13 +92,13 @@ func pamConversation(password string) (func(pam.Style, string) (string, error), 
 				answered = true
 				return password, nil
 			}
-			*unexpected = "a second password prompt"
+			*unexpected = "second-prompt"
 		case pam.PromptEchoOn:
-			*unexpected = "a question (echo on)"
+			*unexpected = "echo-on"
 		case pam.ErrorMsg, pam.TextInfo:
 			return "", nil
 		default:
-			*unexpected = "a binary prompt"
+			*unexpected = "binary-prompt"
 		}
 		return "", errors.New(*unexpected)
 	}, unexpected
@@ -98,26 +108,20 @@ func pamConversation(password string) (func(pam.Style, string) (string, error), 
 // answers 530), or PAM could not decide (a temporary failure, 451: a
 // module or the service is broken or unreachable). Unknown users and wrong
 // passwords are both refusals; only the log line tells them apart.
-func pamStatus(stack string, err error, unexpected string) (int, string) {
+func pamStatus(stack string, err error, unexpected string) (int, pamhelper.Report) {
 	var pe pam.Error
 	if !errors.As(err, &pe) {
-		return pamhelper.ExitTempFail, fmt.Sprintf("%s: %v", stack, err)
+		return pamhelper.ExitTempFail, report(stack, err, "")
 	}
-	why := fmt.Sprintf("%s: %s", stack, pe.Error())
 	switch pe {
-	case pam.ErrNewAuthtokReqd:
-		return pamhelper.ExitRefused, why + " (password expired: it must be changed first)"
 	case pam.ErrConv:
-		if unexpected != "" {
-			why += " (PAM asked for " + unexpected + ")"
-		}
-		return pamhelper.ExitRefused, why
-	case pam.ErrAuth, pam.ErrUserUnknown, pam.ErrMaxtries, pam.ErrPermDenied,
+		return pamhelper.ExitRefused, report(stack, err, unexpected)
+	case pam.ErrAuth, pam.ErrUserUnknown, pam.ErrMaxtries, pam.ErrPermDenied, pam.ErrNewAuthtokReqd,
 		pam.ErrAcctExpired, pam.ErrAuthtokExpired, pam.ErrCredExpired:
-		return pamhelper.ExitRefused, why
+		return pamhelper.ExitRefused, report(stack, err, "")
 	}
 	// ErrAuthinfoUnavail (e.g. the LDAP server is down), ErrCredInsufficient
 	// (the helper may not read the password database), ErrSystem, ErrService,
 	// ErrOpen, ErrAbort, ErrTryAgain...
-	return pamhelper.ExitTempFail, why
+	return pamhelper.ExitTempFail, report(stack, err, "")
 }

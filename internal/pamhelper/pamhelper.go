@@ -9,7 +9,9 @@
 // mppd does not know it. The answer is the exit status, as with the checkpassword interface
 // of qmail and Dovecot: 0 accepted, 1 refused, 111 a temporary failure
 // (PAM could not decide), 2 a request the helper could not read. The helper
-// may say why on standard error, never with the password.
+// says why in a report of fixed words on a descriptor of its own (report.go),
+// which is what mppd logs; what it writes on standard error is for a person
+// running it by hand, never logged.
 package pamhelper
 
 import (

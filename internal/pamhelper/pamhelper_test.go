@@ -75,3 +75,46 @@ func TestDecodeRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestReportRoundTrip(t *testing.T) {
+	for _, c := range []struct {
+		r    Report
+		line string
+		says string
+	}{
+		{Report{Stage: "auth", Code: 7}, "auth 7", "auth: PAM_AUTH_ERR (authentication failure)"},
+		{Report{Stage: "account", Code: 12}, "account 12", "account: PAM_NEW_AUTHTOK_REQD (the password must be changed first)"},
+		{Report{Stage: "auth", Code: 19, Detail: "second-prompt"}, "auth 19 second-prompt", "auth: PAM_CONV_ERR (conversation error), PAM asked for a second password"},
+		{Report{Stage: "auth", Detail: "not-pam"}, "auth 0 not-pam", "auth: an error that is not one of PAM's"},
+		{Report{Stage: "pam_set_item", Code: 29, Detail: "rhost"}, "pam_set_item 29 rhost", "pam_set_item(PAM_RHOST): PAM_BAD_ITEM"},
+		{Report{Stage: "auth", Code: 200}, "auth 200", "auth: PAM error 200"},
+		{Report{Stage: "auth"}, "auth", "auth: failed"},
+		{Report{Stage: "request"}, "request", "could not read mppd's request"},
+		{Report{Stage: "build"}, "build", "built without PAM"},
+	} {
+		if got := c.r.String(); got != c.line {
+			t.Errorf("%+v: written %q, want %q", c.r, got, c.line)
+		}
+		r, ok := ParseReport(c.line)
+		if !ok || r != c.r {
+			t.Errorf("ParseReport(%q) = %+v %v, want %+v", c.line, r, ok, c.r)
+		}
+		if got := r.Describe(); !strings.Contains(got, c.says) {
+			t.Errorf("%q says %q, want %q in it", c.line, got, c.says)
+		}
+	}
+}
+
+// A report holds only the vocabulary's words: anything else, a password
+// in it above all, is not a report.
+func TestParseReportRefuses(t *testing.T) {
+	for _, line := range []string{
+		"", " ", "auth ", "auth  7", " auth 7", "auth 7 ", "Auth 7", "auth +7", "auth 07", "auth -1",
+		"auth 256", "auth 7 second-prompt x", "auth 7 hunter2", "hunter2", "auth hunter2",
+		"auth 7\n", "auth 7\r", "auth\t7", "account 12 Sesame", "request 0 x", "auth 99999999999999999999",
+	} {
+		if r, ok := ParseReport(line); ok {
+			t.Errorf("ParseReport(%q) = %+v, want refused", line, r)
+		}
+	}
+}
