@@ -190,9 +190,9 @@ func (f field) value() string {
 	return strings.TrimSpace(string(v))
 }
 
-// addressParser reads From: and Sender:. Display names do not matter here,
-// only addresses: an encoded word in a charset Go does not know is taken as
-// it is instead of failing the whole header.
+// addressParser reads From:, Sender: and their Resent- kin. Display names
+// do not matter here, only addresses: an encoded word in a charset Go does
+// not know is taken as it is instead of failing the whole header.
 var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
 	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
 }}
@@ -244,85 +244,190 @@ func (h *headerFilter) owns(address string) bool {
 	return h.logins.owns(h.env.User, address)
 }
 
+// identityBlock is a set of fields that say who sent the message: an author
+// field and the sender field that goes with it. The message's own From: and
+// Sender: are one (RFC 5322 §3.6.2). Each resent block, the Resent-* fields
+// one resending added, is another (§3.6.6): Resent-From: and Resent-Sender:
+// mean there what From: and Sender: mean for the message, and Postfix and
+// mail readers take them for the sender of the resent message, so the
+// policy applies to every block alike.
+type identityBlock struct {
+	author, sender       string // the field names as mppd writes them
+	authorKey, senderKey string // and as field.name has them
+	first                int    // the index of the block's first field; -1: the message's own
+
+	authors              int    // how many author fields it has
+	authorOK, senderOK   bool   // each of them names only the user's addresses
+	badAuthor, badSender string // the first address that is not the user's
+
+	rewrite, dropSenders, addSender bool // what the policy makes of it
+	written                         bool // mppd wrote its author or sender field
+}
+
+func newIdentityBlock(author, sender string, first int) *identityBlock {
+	return &identityBlock{author: author, sender: sender, first: first, authorOK: true, senderOK: true,
+		authorKey: strings.ToLower(author), senderKey: strings.ToLower(sender)}
+}
+
+// isResentField reports whether a field (its lower-case name) is one that
+// Postfix's cleanup(8) takes for a resent field (header_opts.c). With any of
+// them in a message Postfix adds a Resent-From: of its calling user (mppd's,
+// not the user's) if there is none, and sendmail -t takes the recipients
+// from Resent-To:, Resent-Cc: and Resent-Bcc: only.
+func isResentField(name string) bool {
+	switch name {
+	case "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc",
+		"resent-date", "resent-message-id", "resent-reply-to":
+		return true
+	}
+	return false
+}
+
+// identityBlocks groups the fields: blocks[0] is the message's own, then one
+// block for each run of resent fields (§3.6.6: a resending's fields are
+// grouped together, the newest block first); of[i] is the block of
+// fields[i]. Fields that are neither belong to block 0, where they do not
+// matter.
+func identityBlocks(fields []field) (blocks []*identityBlock, of []int) {
+	blocks = []*identityBlock{newIdentityBlock("From", "Sender", -1)}
+	of = make([]int, len(fields))
+	for i, f := range fields {
+		if !isResentField(f.name) {
+			continue
+		}
+		if i == 0 || of[i-1] == 0 {
+			blocks = append(blocks, newIdentityBlock("Resent-From", "Resent-Sender", i))
+		}
+		of[i] = len(blocks) - 1
+	}
+	return blocks, of
+}
+
+// check looks at one field of the block.
+func (b *identityBlock) check(h *headerFilter, f field) {
+	switch f.name {
+	case b.authorKey:
+		b.authors++
+		if ok, bad := h.mayUse(f); !ok && b.authorOK {
+			b.authorOK, b.badAuthor = false, bad
+		}
+	case b.senderKey:
+		if ok, bad := h.mayUse(f); !ok && b.senderOK {
+			b.senderOK, b.badSender = false, bad
+		}
+	}
+}
+
 // amend applies the sender policy to the header fields and returns the
 // header block to write: the Received: trace field first (RFC 5321 §4.4
 // puts trace fields at the top), then the fields as received, amended.
 func (h *headerFilter) amend(fields []field) []byte {
-	fromOK, senderOK := true, true
-	var badFrom, badSender string
-	hasFrom := false
-	for _, f := range fields {
-		switch f.name {
-		case "from":
-			hasFrom = true
-			if ok, bad := h.mayUse(f); !ok && fromOK {
-				fromOK, badFrom = false, bad
-			}
-		case "sender":
-			if ok, bad := h.mayUse(f); !ok && senderOK {
-				senderOK, badSender = false, bad
-			}
-		}
+	blocks, of := identityBlocks(fields)
+	for i, f := range fields {
+		blocks[of[i]].check(h, f)
 	}
-
-	if h.id.Policy == PolicyReject && (!fromOK || !senderOK) {
+	var out bytes.Buffer
+	out.WriteString(h.received())
+	if h.refusal = h.refusalFor(blocks); h.refusal != nil {
 		// Nothing is delivered: the fields stay as they are.
-		what, bad := "From:", badFrom
-		if fromOK {
-			what, bad = "Sender:", badSender
+		for _, f := range fields {
+			writeField(&out, f.raw)
 		}
-		h.refusal = tempError(fmt.Sprintf("Local error encountered: %s address %s is not %s's",
-			what, replySafe(bad), replySafe(h.env.User)), nil)
-		fromOK, senderOK = true, true
-	}
-	rewrite := h.id.Policy == PolicyRewrite && !fromOK
-	dropSender := !senderOK || !fromOK
-	switch {
-	case fromOK && senderOK:
-	case rewrite:
-		h.note("From: rewritten", badFrom)
-	case !fromOK:
-		h.note("Sender: added", badFrom)
-	default:
-		h.note("Sender: removed", badSender)
+		return out.Bytes()
 	}
 
-	// The user's mailbox, whose name is a passwd lookup, only for a From:
-	// or Sender: that mppd writes.
+	// Postfix would write a missing From: (in a resent message, a missing
+	// Resent-From:) from the calling uid's GECOS, which is mppd's, not the
+	// user's: mppd writes them, the Resent-From: at the top of the first
+	// resent block.
+	addFrom, addResentFrom := blocks[0].authors == 0, len(blocks) > 1
+	for _, b := range blocks[1:] {
+		addResentFrom = addResentFrom && b.authors == 0
+	}
+	// The user's mailbox, whose name is a passwd lookup, only for a field
+	// that mppd writes.
+	writesOwn := addFrom || addResentFrom
+	for _, b := range blocks {
+		h.decide(b)
+		writesOwn = writesOwn || !b.authorOK
+	}
 	var own string
-	if !hasFrom || !fromOK {
+	if writesOwn {
 		own = h.ownMailbox()
 	}
-	var b bytes.Buffer
-	b.WriteString(h.received())
-	if !hasFrom {
-		// Postfix would write one from the calling uid's GECOS, which is
-		// mppd's, not the user's.
-		fmt.Fprintf(&b, "From: %s\n", own)
+	if addFrom {
+		fmt.Fprintf(&out, "From: %s\n", own)
 	}
-	wroteFrom := false
-	for _, f := range fields {
+	for i, f := range fields {
+		b := blocks[of[i]]
+		if addResentFrom && i == blocks[1].first {
+			fmt.Fprintf(&out, "Resent-From: %s\n", own)
+		}
+		isAuthor := f.name == b.authorKey
 		switch {
-		case f.name == "sender" && dropSender:
+		case f.name == b.senderKey && b.dropSenders:
 			continue
-		case f.name == "from" && rewrite:
-			if !wroteFrom {
-				fmt.Fprintf(&b, "From: %s\n", own)
-				wroteFrom = true
+		case isAuthor && b.rewrite:
+			if !b.written {
+				fmt.Fprintf(&out, "%s: %s\n", b.author, own)
+				b.written = true
 			}
 			continue
 		}
-		b.Write(f.raw)
-		if f.raw[len(f.raw)-1] != '\n' {
-			b.WriteByte('\n')
-		}
-		if f.name == "from" && !fromOK && !rewrite && !wroteFrom {
+		writeField(&out, f.raw)
+		if isAuthor && b.addSender && !b.written {
 			// Right below the author it does not match.
-			fmt.Fprintf(&b, "Sender: %s\n", own)
-			wroteFrom = true
+			fmt.Fprintf(&out, "%s: %s\n", b.sender, own)
+			b.written = true
 		}
 	}
-	return b.Bytes()
+	return out.Bytes()
+}
+
+// refusalFor is why the message is refused, or nil.
+func (h *headerFilter) refusalFor(blocks []*identityBlock) *replyError {
+	if h.id.Policy != PolicyReject {
+		return nil
+	}
+	for _, b := range blocks {
+		what, bad := b.author, b.badAuthor
+		if b.authorOK {
+			what, bad = b.sender, b.badSender
+		}
+		if !b.authorOK || !b.senderOK {
+			return tempError(fmt.Sprintf("Local error encountered: %s: address %s is not %s's",
+				what, replySafe(bad), replySafe(h.env.User)), nil)
+		}
+	}
+	return nil
+}
+
+// decide sets what -from-policy sender or rewrite makes of the block, and
+// says it in the log. Under sender, an author that is not the user's keeps
+// its place and gets the user as sender right below it (§3.6.2: author and
+// sender differ); a sender that is not the user's goes.
+func (h *headerFilter) decide(b *identityBlock) {
+	b.rewrite = h.id.Policy == PolicyRewrite && !b.authorOK
+	b.dropSenders = !b.authorOK || !b.senderOK
+	b.addSender = !b.authorOK && !b.rewrite
+	switch {
+	case b.authorOK && b.senderOK:
+	case b.rewrite:
+		h.note(b.author+": rewritten", b.badAuthor)
+	case b.addSender:
+		h.note(b.sender+": added", b.badAuthor)
+	default:
+		h.note(b.sender+": removed", b.badSender)
+	}
+}
+
+// writeField writes a field as received, ending in a line end even when the
+// text ended without one.
+func writeField(b *bytes.Buffer, raw []byte) {
+	b.Write(raw)
+	if raw[len(raw)-1] != '\n' {
+		b.WriteByte('\n')
+	}
 }
 
 func (h *headerFilter) note(what, addr string) {

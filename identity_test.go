@@ -149,6 +149,35 @@ func TestHeaderFilter(t *testing.T) {
 			want: "From: boss@example.org\n\nb\n", refused: "boss@example.org is not alice's"},
 		{name: "login compared exactly", user: "Bob", aliases: aliases, policy: PolicyReject, in: "From: boss@example.org\n\nb\n",
 			want: "From: boss@example.org\n\nb\n", refused: "not Bob's"},
+
+		// RFC 5322 §3.6.6: the Resent-* block names who resent the message,
+		// and gets the same policy as From: and Sender:.
+		{name: "foreign Resent-From gets Resent-Sender", in: "Resent-From: ceo@corp.example\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: ceo@corp.example\nResent-Sender: " + aliceFrom + "\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n"},
+		{name: "forged Resent-Sender replaced", in: "resent-from : ceo@corp.example\nResent-Sender: ceo@corp.example\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n",
+			want: "resent-from : ceo@corp.example\nResent-Sender: " + aliceFrom + "\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n"},
+		{name: "forged Resent-Sender under own Resent-From removed", in: "Resent-From: alice@example.org\nResent-Sender: ceo@corp.example\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: alice@example.org\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n"},
+		{name: "own Resent block unchanged", policy: PolicyReject, in: "Resent-From: Al <ALICE@example.org>\nResent-Sender: alice\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: Al <ALICE@example.org>\nResent-Sender: alice\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n"},
+		{name: "resent block without Resent-From gets one", in: "From: alice@example.org\nResent-To: b@x.org\nResent-Date: Sat, 28 Nov 2026 14:01:10 +0100\n\nb\n",
+			want: "From: alice@example.org\nResent-From: " + aliceFrom + "\nResent-To: b@x.org\nResent-Date: Sat, 28 Nov 2026 14:01:10 +0100\n\nb\n"},
+		{name: "every resent block is checked", in: "Resent-From: alice@example.org\nResent-To: c@x.org\nReceived: from x\nResent-From: ceo@corp.example\nResent-Sender: alice@example.org\nResent-To: alice@example.org\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: alice@example.org\nResent-To: c@x.org\nReceived: from x\nResent-From: ceo@corp.example\nResent-Sender: " + aliceFrom + "\nResent-To: alice@example.org\nFrom: alice@example.org\n\nb\n"},
+		{name: "own Resent-Sender of another block kept", in: "Resent-From: alice@example.org\nResent-Sender: alice@example.org\nReceived: from x\nResent-From: ceo@corp.example\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: alice@example.org\nResent-Sender: alice@example.org\nReceived: from x\nResent-From: ceo@corp.example\nResent-Sender: " + aliceFrom + "\nFrom: alice@example.org\n\nb\n"},
+		{name: "rewrite foreign Resent-From", policy: PolicyRewrite, in: "Resent-From: ceo@corp.example\nResent-Sender: ceo@corp.example\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: " + aliceFrom + "\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n"},
+		{name: "rewrite drops forged Resent-Sender only", policy: PolicyRewrite, in: "Resent-From: alice@example.org\nResent-Sender: ceo@corp.example\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: alice@example.org\nFrom: alice@example.org\n\nb\n"},
+		{name: "reject foreign Resent-From", policy: PolicyReject, in: "Resent-From: ceo@corp.example\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: ceo@corp.example\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n", refused: "Resent-From: address ceo@corp.example is not alice's"},
+		{name: "reject forged Resent-Sender", policy: PolicyReject, in: "Resent-From: alice@example.org\nResent-Sender: ceo@corp.example\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: alice@example.org\nResent-Sender: ceo@corp.example\nFrom: alice@example.org\n\nb\n", refused: "Resent-Sender: address ceo@corp.example is not alice's"},
+		{name: "reject a forged block below an own one", policy: PolicyReject, in: "Resent-From: alice@example.org\nResent-To: b@x.org\nX-Mailer: m\nResent-From: ceo@corp.example\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: alice@example.org\nResent-To: b@x.org\nX-Mailer: m\nResent-From: ceo@corp.example\nFrom: alice@example.org\n\nb\n", refused: "Resent-From: address ceo@corp.example"},
+		{name: "Resent-From alias from the map", aliases: aliases, policy: PolicyReject, in: "Resent-From: postmaster@example.org\nFrom: alice@example.org\n\nb\n",
+			want: "Resent-From: postmaster@example.org\nFrom: alice@example.org\n\nb\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,6 +220,10 @@ func TestFullNameOnlyWhenWritten(t *testing.T) {
 		{"From: alice@example.org\nSender: ceo@corp.example\n\nb\n", 0},
 		{"To: b@x.org\n\nb\n", 1},
 		{"From: ceo@corp.example\n\nb\n", 1},
+		{"Resent-From: alice@example.org\nResent-To: b@x.org\nFrom: bob@example.org\nSender: alice@example.org\n\nb\n", 1},
+		{"Resent-From: alice@example.org\nResent-To: b@x.org\nFrom: alice@example.org\n\nb\n", 0},
+		{"Resent-To: b@x.org\nFrom: alice@example.org\n\nb\n", 1},
+		{"Resent-From: ceo@corp.example\nFrom: ceo@corp.example\n\nb\n", 1},
 	} {
 		lookups = 0
 		filter(t, id, "alice", tc.text, 0)
@@ -436,9 +469,10 @@ func TestBodyStreamsThrough(t *testing.T) {
 // on how the text is cut into pieces, it holds no more than maxHeaderSize,
 // it starts with the Received: field, and under -from-policy sender it
 // loses and reorders nothing: the text's lines are the output's, in order,
-// with nothing between them but what mppd adds (a From: or Sender: with the
-// user's address, an empty line where the header block ended early). Only
-// Sender: fields may go, so texts with "sender" in them are not checked so.
+// with nothing between them but what mppd adds (a From:, Sender:,
+// Resent-From: or Resent-Sender: with the user's address, an empty line
+// where the header block ended early). Only (Resent-)Sender: fields may go,
+// so texts with "sender" in them are not checked so.
 func FuzzHeaderFilter(f *testing.F) {
 	for _, s := range []string{
 		"From: alice@example.org\nTo: b@x.org\n\nbody\n",
@@ -447,11 +481,15 @@ func FuzzHeaderFilter(f *testing.F) {
 		"no header\n", "\n", "", "X: a\n \n\tb\nFrom: <<<\n", "To: x\nunterminated",
 		"From: =?utf-8?q?=C3=89?= <e@x.org>, undisclosed:;\n\n",
 		"Subject : x\rFrom: y\n\n.\n",
+		"Resent-To: b@x.org\nResent-From: ceo@corp.example\nX: y\nResent-Date: d\nFrom: alice\nfrom: z\n\n",
 	} {
 		f.Add(s, uint16(3))
 	}
 	id := testIdentity(f, PolicySender, "")
-	added := map[string]bool{"From: " + aliceFrom + "\n": true, "Sender: " + aliceFrom + "\n": true, "\n": true}
+	added := map[string]bool{"\n": true}
+	for _, name := range []string{"From", "Sender", "Resent-From", "Resent-Sender"} {
+		added[name+": "+aliceFrom+"\n"] = true
+	}
 	f.Fuzz(func(t *testing.T, text string, piece uint16) {
 		whole, _ := filter(t, id, "alice", text, 0)
 		if cut, _ := filter(t, id, "alice", text, int(piece)%64+1); cut != whole {

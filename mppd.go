@@ -85,7 +85,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.spoolDir, "spool-dir", os.TempDir(), "`directory` for message texts until their final dot (unlinked files)")
 	fs.StringVar(&o.hostname, "hostname", "", "`name` in the greeting (default: the host name)")
 	fs.StringVar(&o.domain, "domain", "", "`domain` of the envelope sender USER@DOMAIN (default: /etc/mailname, else the host name)")
-	fs.StringVar(&o.fromPolicy, "from-policy", "sender", "what to do with a From: that is not the user's: sender, rewrite or reject (`policy`)")
+	fs.StringVar(&o.fromPolicy, "from-policy", "sender", "what to do with a From: or Resent-From: that is not the user's: sender, rewrite or reject (`policy`)")
 	fs.StringVar(&o.loginMap, "sender-login-map", "", "`file` of addresses users may send as besides their own (\"ADDRESS LOGIN,...\" lines)")
 
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "end a session idle this long (`duration`)")

@@ -220,10 +220,11 @@ func TestPostfixEndToEnd(t *testing.T) {
 }
 
 // TestPostfixSenderIdentity: what the user cannot forge. A foreign From:
-// gets a Sender: with the user's address (name from the GECOS field); a
-// missing From: is written by mppd, not by Postfix from mppd's own uid; the
-// envelope sender is the user's whatever the header says; -from-policy
-// reject refuses with 451 and delivers nothing.
+// gets a Sender: with the user's address (name from the GECOS field), a
+// foreign Resent-From: a Resent-Sender:; a missing From:, and a missing
+// Resent-From: in a resent message, are written by mppd, not by Postfix
+// from mppd's own uid; the envelope sender is the user's whatever the
+// header says; -from-policy reject refuses with 451 and delivers nothing.
 func TestPostfixSenderIdentity(t *testing.T) {
 	needPostfix(t)
 	alice := newPostingUser(t, "Alice Example,Room 1,,")
@@ -240,8 +241,11 @@ func TestPostfixSenderIdentity(t *testing.T) {
 		t.Errorf("reject reply %q", reply)
 	}
 	postOne(t, rejecting, alice, "From: "+alice.name+"@"+domain+"\r\nTo: "+to+"\r\nSubject: 4\r\n\r\nown\r\n.\r\n", "250")
+	postOne(t, addr, alice, "Resent-From: The Boss <boss@example.com>\r\nResent-To: "+to+"\r\nFrom: "+alice.name+"@"+domain+
+		"\r\nTo: "+to+"\r\nSubject: 5\r\n\r\nresent by the boss\r\n.\r\n", "250")
+	postOne(t, addr, alice, "Resent-To: "+to+"\r\nFrom: "+alice.name+"@"+domain+"\r\nTo: "+to+"\r\nSubject: 6\r\n\r\nresent\r\n.\r\n", "250")
 
-	msgs := mailbox(t, bob.name, 3)
+	msgs := mailbox(t, bob.name, 5)
 	own := `"Alice Example" <` + alice.name + "@" + domain + ">"
 	bySubject := map[string]string{}
 	for _, m := range msgs {
@@ -261,6 +265,13 @@ func TestPostfixSenderIdentity(t *testing.T) {
 	}
 	if _, ok := bySubject["4"]; !ok {
 		t.Error("own message not delivered under -from-policy reject")
+	}
+	if m := bySubject["5"]; strings.Join(mailHeader(m, "Resent-From"), "|") != "The Boss <boss@example.com>" ||
+		strings.Join(mailHeader(m, "Resent-Sender"), "|") != own {
+		t.Errorf("forged Resent-From: Resent-From %q Resent-Sender %q", mailHeader(m, "Resent-From"), mailHeader(m, "Resent-Sender"))
+	}
+	if m := bySubject["6"]; strings.Join(mailHeader(m, "Resent-From"), "|") != own {
+		t.Errorf("missing Resent-From: became %q, want %q", mailHeader(m, "Resent-From"), own)
 	}
 }
 

@@ -12,8 +12,9 @@ import (
 	"unicode/utf8"
 )
 
-// FromPolicy says what becomes of a message whose From: (or Sender:) names
-// somebody other than the user who proved their identity.
+// FromPolicy says what becomes of a message whose From: or Sender: (or
+// Resent-From: or Resent-Sender:, RFC 5322 §3.6.6) names somebody other
+// than the user who proved their identity.
 type FromPolicy int
 
 const (
@@ -21,7 +22,7 @@ const (
 	// user's address, as RFC 5322 §3.6.2 intends: From: is the author,
 	// Sender: the mailbox responsible for sending.
 	PolicySender FromPolicy = iota
-	// PolicyRewrite replaces From: with the user's address.
+	// PolicyRewrite replaces From: (Resent-From:) with the user's address.
 	PolicyRewrite
 	// PolicyReject refuses the message with 451 after its text.
 	PolicyReject
@@ -42,8 +43,8 @@ func parseFromPolicy(s string) (FromPolicy, error) {
 }
 
 // Identity is how a proven user appears in the mail mppd hands on: the
-// envelope sender, the From: and Sender: headers it accepts or writes, and
-// the Received: trace header. RFC 1204 §1: the posting server exists so that
+// envelope sender, the From: and Sender: headers (and their Resent- kin)
+// it accepts or writes, and the Received: trace header. RFC 1204 §1: the posting server exists so that
 // mail posted as alice reaches the world as alice's and nobody else's.
 type Identity struct {
 	Domain   string     // qualifies user names: USER@Domain
