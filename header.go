@@ -39,7 +39,7 @@ type headerFilter struct {
 	header  []byte // complete header lines, LF-terminated, as received
 	line    []byte // the line being received
 	inBody  bool
-	refusal *replyError // PolicyReject: why the message is refused
+	refusal *replyError // why the message is refused: PolicyReject, two From: fields
 	err     error       // first write error
 
 	logins     loginMap // the sender login map, once an address needed it
@@ -386,6 +386,14 @@ func (h *headerFilter) amend(fields []field) []byte {
 
 // refusalFor is why the message is refused, or nil.
 func (h *headerFilter) refusalFor(blocks []*identityBlock) *replyError {
+	if blocks[0].authors > 1 {
+		// RFC 5322 §3.6 allows one From:. Of two, readers show one and
+		// DMARC checks another (RFC 7489 §6.6.1), so a From: of the
+		// user's own could carry a forged one past both; merging them
+		// would make the user co-author of a text they may not have
+		// written. Refused whatever the policy.
+		return tempError("Local error encountered: more than one From: field", nil)
+	}
 	if h.id.Policy != PolicyReject {
 		return nil
 	}

@@ -129,7 +129,7 @@ func TestHeaderFilter(t *testing.T) {
 		{name: "8-bit header and body kept", in: "From: alice@example.org\nSubject: caf\xc3\xa9 \xff\n\n\xfe\xff\x00.\n",
 			want: "From: alice@example.org\nSubject: caf\xc3\xa9 \xff\n\n\xfe\xff\x00.\n"},
 
-		{name: "rewrite foreign From", policy: PolicyRewrite, in: "From: ceo@corp.example\nTo: b@x.org\nFrom: x@y.org\nSender: ceo@corp.example\n\nb\n",
+		{name: "rewrite foreign From", policy: PolicyRewrite, in: "From: ceo@corp.example\nTo: b@x.org\nSender: ceo@corp.example\n\nb\n",
 			want: "From: " + aliceFrom + "\nTo: b@x.org\n\nb\n"},
 		{name: "rewrite keeps own From", policy: PolicyRewrite, in: "From: Me <alice@example.org>\n\nb\n",
 			want: "From: Me <alice@example.org>\n\nb\n"},
@@ -178,6 +178,20 @@ func TestHeaderFilter(t *testing.T) {
 			want: "Resent-From: alice@example.org\nResent-To: b@x.org\nX-Mailer: m\nResent-From: ceo@corp.example\nFrom: alice@example.org\n\nb\n", refused: "Resent-From: address ceo@corp.example"},
 		{name: "Resent-From alias from the map", aliases: aliases, policy: PolicyReject, in: "Resent-From: postmaster@example.org\nFrom: alice@example.org\n\nb\n",
 			want: "Resent-From: postmaster@example.org\nFrom: alice@example.org\n\nb\n"},
+
+		// RFC 5322 §3.6 allows one From:. Readers, and DMARC checks
+		// (RFC 7489 §6.6.1), differ on which of two they take, so a second
+		// one is refused under every policy.
+		{name: "second From refused", in: "From: alice@example.org\nTo: b@x.org\nFrom: ceo@corp.example\n\nb\n",
+			want: "From: alice@example.org\nTo: b@x.org\nFrom: ceo@corp.example\n\nb\n", refused: "more than one From: field"},
+		{name: "second own From refused", in: "From: alice@example.org\nfrom: Alice <alice@example.org>\n\nb\n",
+			want: "From: alice@example.org\nfrom: Alice <alice@example.org>\n\nb\n", refused: "more than one From: field"},
+		{name: "second From refused under rewrite", policy: PolicyRewrite, in: "From: ceo@corp.example\nFrom: alice@example.org\n\nb\n",
+			want: "From: ceo@corp.example\nFrom: alice@example.org\n\nb\n", refused: "more than one From: field"},
+		{name: "second From refused under reject", policy: PolicyReject, in: "From: alice@example.org\nFrom : ceo@corp.example\n\nb\n",
+			want: "From: alice@example.org\nFrom : ceo@corp.example\n\nb\n", refused: "more than one From: field"},
+		{name: "second Sender keeps no foreign address", in: "From: alice@example.org\nSender: alice@example.org\nSender: ceo@corp.example\n\nb\n",
+			want: "From: alice@example.org\n\nb\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -413,7 +427,7 @@ func TestSessionIdentity(t *testing.T) {
 			t.Errorf("log line %q has session %v, Received: says %s", e.Message, e.Data["session"], m[1])
 		}
 		queued = queued || e.Message == "message queued" && e.Data["sender"] == "alice@example.org"
-		refused = refused || e.Message == "message refused: not the user's address"
+		refused = refused || e.Message == "message refused: sender identity"
 	}
 	if !queued || !refused {
 		t.Errorf("log lines missing (queued %v, refused %v)", queued, refused)

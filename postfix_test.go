@@ -223,8 +223,9 @@ func TestPostfixEndToEnd(t *testing.T) {
 // gets a Sender: with the user's address (name from the GECOS field), a
 // foreign Resent-From: a Resent-Sender:; a missing From:, and a missing
 // Resent-From: in a resent message, are written by mppd, not by Postfix
-// from mppd's own uid; the envelope sender is the user's whatever the
-// header says; -from-policy reject refuses with 451 and delivers nothing.
+// from mppd's own uid; a second From: is refused; the envelope sender is
+// the user's whatever the header says; -from-policy reject refuses with 451
+// and delivers nothing.
 func TestPostfixSenderIdentity(t *testing.T) {
 	needPostfix(t)
 	alice := newPostingUser(t, "Alice Example,Room 1,,")
@@ -244,6 +245,10 @@ func TestPostfixSenderIdentity(t *testing.T) {
 	postOne(t, addr, alice, "Resent-From: The Boss <boss@example.com>\r\nResent-To: "+to+"\r\nFrom: "+alice.name+"@"+domain+
 		"\r\nTo: "+to+"\r\nSubject: 5\r\n\r\nresent by the boss\r\n.\r\n", "250")
 	postOne(t, addr, alice, "Resent-To: "+to+"\r\nFrom: "+alice.name+"@"+domain+"\r\nTo: "+to+"\r\nSubject: 6\r\n\r\nresent\r\n.\r\n", "250")
+	reply = postOne(t, addr, alice, "From: "+alice.name+"@"+domain+"\r\nFrom: boss@example.com\r\nTo: "+to+"\r\nSubject: 7\r\n\r\ntwo\r\n.\r\n", "451")
+	if !strings.Contains(reply, "more than one From: field") {
+		t.Errorf("reply to two From: fields %q", reply)
+	}
 
 	msgs := mailbox(t, bob.name, 5)
 	own := `"Alice Example" <` + alice.name + "@" + domain + ">"
@@ -272,6 +277,9 @@ func TestPostfixSenderIdentity(t *testing.T) {
 	}
 	if m := bySubject["6"]; strings.Join(mailHeader(m, "Resent-From"), "|") != own {
 		t.Errorf("missing Resent-From: became %q, want %q", mailHeader(m, "Resent-From"), own)
+	}
+	if _, ok := bySubject["7"]; ok {
+		t.Error("the message with two From: fields was delivered")
 	}
 }
 

@@ -504,9 +504,9 @@ func (s *session) deliver(spool *os.File, sink *textSink, env Envelope, hdr *hea
 		return codeLocalError, msgCannotStore
 	}
 	if hdr != nil && hdr.refusal != nil {
-		// -from-policy reject: the client's doing, not a local error, so
-		// NOOP stays 250.
-		log.WithField("reason", hdr.refusal.msg).Warn("message refused: not the user's address")
+		// -from-policy reject, or a second From:: the client's doing, not
+		// a local error, so NOOP stays 250.
+		log.WithField("reason", hdr.refusal.msg).Warn("message refused: sender identity")
 		return hdr.refusal.code, hdr.refusal.msg
 	}
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
