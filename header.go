@@ -205,8 +205,9 @@ func (h *headerFilter) mayUse(f field) (bool, string) {
 	list, err := addressParser.ParseList(v)
 	if err != nil {
 		// "From: alice": a bare login, which Postfix qualifies with
-		// myorigin, as the user's own when the domains agree.
-		if v == h.env.User {
+		// myorigin, as the user's own when the domains agree, and only
+		// when Postfix makes USER@myorigin of it (bareLoginIsAddress).
+		if v == h.env.User && bareLoginIsAddress(v) {
 			return true, ""
 		}
 		return false, v

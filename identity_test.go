@@ -192,6 +192,21 @@ func TestHeaderFilter(t *testing.T) {
 			want: "From: alice@example.org\nFrom : ceo@corp.example\n\nb\n", refused: "more than one From: field"},
 		{name: "second Sender keeps no foreign address", in: "From: alice@example.org\nSender: alice@example.org\nSender: ceo@corp.example\n\nb\n",
 			want: "From: alice@example.org\n\nb\n"},
+
+		// A bare login is the user's own only when Postfix, which
+		// qualifies it, makes USER@DOMAIN of it: a dot-atom without % or !.
+		{name: "bare login with %", user: "ceo%corp.example", in: "From: ceo%corp.example\n\nb\n",
+			want: "From: ceo%corp.example\nSender: ceo%corp.example@example.org\n\nb\n"},
+		{name: "bare login with !", user: "corp.example!ceo", in: "From: corp.example!ceo\n\nb\n",
+			want: "From: corp.example!ceo\nSender: corp.example!ceo@example.org\n\nb\n"},
+		{name: "bare login with a comma", user: "a,b", in: "From: a,b\n\nb\n",
+			want: "From: a,b\nSender: \"a,b\"@example.org\n\nb\n"},
+		{name: "bare login in angle brackets", user: "<x>", in: "From: <x>\n\nb\n",
+			want: "From: <x>\nSender: \"<x>\"@example.org\n\nb\n"},
+		{name: "bare login with % refused", user: "ceo%corp.example", policy: PolicyReject, in: "Resent-From: ceo%corp.example\nFrom: ceo%corp.example@example.org\n\nb\n",
+			want: "Resent-From: ceo%corp.example\nFrom: ceo%corp.example@example.org\n\nb\n", refused: "Resent-From: address ceo%corp.example is not"},
+		{name: "quoted login qualified is own", user: "a,b", policy: PolicyReject, in: "From: \"a,b\"@example.org\n\nb\n",
+			want: "From: \"a,b\"@example.org\n\nb\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,6 +301,20 @@ func TestAddress(t *testing.T) {
 	} {
 		if got := id.Address(user); got != want {
 			t.Errorf("Address(%q) = %q, want %q", user, got, want)
+		}
+	}
+}
+
+// A bare login is an address of the user's only as Postfix reads it: one
+// dot-atom, no % or ! for it to route on.
+func TestBareLoginIsAddress(t *testing.T) {
+	for login, want := range map[string]bool{
+		"alice": true, "first.last": true, "o'brien+tag": true, "jürgen": true, "a#b$c&d*e/f=g?h^i_j`k{l|m}n~o": true,
+		"ceo%corp.example": false, "corp.example!ceo": false, "a,b": false, "<x>": false, "x@y": false,
+		`"q"`: false, "a..b": false, ".a": false, "a.": false, "(c)a": false, "a;b": false, "[a]": false,
+	} {
+		if got := bareLoginIsAddress(login); got != want {
+			t.Errorf("bareLoginIsAddress(%q) = %v, want %v", login, got, want)
 		}
 	}
 }

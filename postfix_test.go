@@ -283,6 +283,45 @@ func TestPostfixSenderIdentity(t *testing.T) {
 	}
 }
 
+// TestPostfixLoginNotAnAddress: a login that Postfix does not read as one
+// address of the user's (from a name:hash file here) does not count as the
+// user's own address when it stands alone in From:. Postfix rewrites such
+// a From: into other addresses; mppd has put a Sender: of the user below it.
+func TestPostfixLoginNotAnAddress(t *testing.T) {
+	needPostfix(t)
+	bob := newPostingUser(t, "")
+	domain := mailDomain(t)
+	passwd := filepath.Join(t.TempDir(), "passwd")
+	logins := map[string]string{ // login: what Postfix makes of "From: login"
+		"boss%example.com": "boss@example.com",
+		"example.com!boss": "boss@example.com",
+		"a,b":              "a@" + domain + ", b@" + domain,
+		"<x>":              "<x@" + domain + ">",
+	}
+	var file strings.Builder
+	for l := range logins {
+		file.WriteString(l + ":" + fixtureHashes["sha512crypt"] + "\n")
+	}
+	if err := os.WriteFile(passwd, []byte(file.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := startMppdSocket(t, nil, "-passwd", passwd)
+	to := bob.name + "@" + domain
+	for l := range logins {
+		postOne(t, addr, mailUser{l, fixturePassword}, "From: "+l+"\r\nTo: "+to+"\r\nSubject: "+l+"\r\n\r\nx\r\n.\r\n", "250")
+	}
+	for _, m := range mailbox(t, bob.name, len(logins)) {
+		l := mailHeader(m, "Subject")[0]
+		own := (&Identity{Domain: domain}).Address(l)
+		if got := strings.Join(mailHeader(m, "From"), "|"); got != logins[l] {
+			t.Errorf("login %q: Postfix made From: %q, want %q", l, got, logins[l])
+		}
+		if got := strings.Join(mailHeader(m, "Sender"), "|"); got != own {
+			t.Errorf("login %q: Sender: %q, want %q", l, got, own)
+		}
+	}
+}
+
 // TestPostfixNoRecipients: sendmail -t with no recipient header exits 75;
 // the client is told there were no recipients.
 func TestPostfixNoRecipients(t *testing.T) {

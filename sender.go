@@ -130,6 +130,17 @@ func quoteLocalPart(s string) string {
 	return b.String()
 }
 
+// bareLoginIsAddress reports whether a login, standing alone in a From:
+// field, is the user's own address. Postfix's cleanup(8) qualifies a bare
+// word with myorigin, but first reads it as an address list with routing
+// (measured with Postfix 3.7): "a,b" becomes a@DOMAIN, b@DOMAIN, "<x>"
+// x@DOMAIN, "ceo%corp.example" ceo@corp.example (allow_percent_hack) and
+// "corp.example!ceo" the same (swap_bangpath). Only a dot-atom (RFC 5322
+// §3.2.3) without "%" or "!" comes out as LOGIN@DOMAIN.
+func bareLoginIsAddress(login string) bool {
+	return isDotAtom(login) && !strings.ContainsAny(login, "%!")
+}
+
 // isDotAtom reports whether s is atext separated by single dots (RFC 5322
 // §3.2.3), with UTF-8 beyond ASCII allowed as RFC 6532 §3.2 allows it.
 func isDotAtom(s string) bool {

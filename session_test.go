@@ -469,6 +469,8 @@ func TestPipelinedInPieces(t *testing.T) {
 func TestCheckUserName(t *testing.T) {
 	for name, ok := range map[string]bool{
 		"alice": true, "a.b-c_d": true, "alice@example.org": true, "jürgen": true,
+		// Not addresses, but names a backend may have (mppd(8)).
+		"ceo%corp.example": true, "corp.example!ceo": true, "a,b": true, "<x>": true, `"q"`: true,
 		strings.Repeat("a", 256): true, strings.Repeat("a", 257): false,
 		"": false, "-f": false, "a:b": false, "a b": false, "a\tb": false,
 		"a\x7fb": false, "a\u0085b": false, "a\u00a0b": false, "\xc3": false,
