@@ -408,3 +408,49 @@ func TestDotWriterRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestMppTimeoutTrickle: a server that sends its greeting a byte every
+// 300 ms, and never ends it, keeps mpp --timeout 1s waiting no longer than
+// about a second: the timeout bounds each whole reply, not each read. mpp
+// exits 75 (try again later) and says it timed out.
+func TestMppTimeoutTrickle(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		go io.Copy(io.Discard, c)
+		for _, b := range []byte("220 " + strings.Repeat("x", 4000)) {
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+	conf := mppConfig(t, l.Addr().String(), "", fixturePassword, "tls off", "timeout 1s")
+	cmd := exec.Command(mppBinary(t), "-C", conf, "-t")
+	cmd.Stdin = strings.NewReader("To: bob\n\nx\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatal("mpp --timeout 1s still waiting for a trickled greeting after 15s")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 75 || !strings.Contains(stderr.String(), "greeting: connection lost: i/o timeout") {
+		t.Errorf("exit %d, stderr %q; want 75 and a timeout", code, stderr.String())
+	}
+}

@@ -61,8 +61,8 @@ type Client struct {
 	recv    string // and for what it receives
 }
 
-// NewClient starts a session on conn. timeout bounds each read and write (0:
-// none). trace, if not nil, gets the dialogue one line at a time in the form
+// NewClient starts a session on conn. timeout bounds each whole reply and
+// each write (0: none). trace, if not nil, gets the dialogue one line at a time in the form
 // swaks prints it ("<-  " from the server, " -> " from the client; "<~  "
 // and " ~> " when conn is TLS), with the password masked.
 func NewClient(conn net.Conn, timeout time.Duration, trace func(string)) *Client {
@@ -71,7 +71,7 @@ func NewClient(conn net.Conn, timeout time.Duration, trace func(string)) *Client
 		c.sent, c.recv = " ~> ", "<~  "
 	}
 	dc := &deadlineConn{Conn: conn, timeout: timeout}
-	c.r = bufio.NewReaderSize(dc, MaxReplyLine)
+	c.r = bufio.NewReaderSize(conn, MaxReplyLine)
 	var out io.Writer = dc
 	if trace != nil {
 		c.tracer = &lineTracer{w: dc, emit: func(s string) { trace(c.sent + s) }}
@@ -84,7 +84,14 @@ func NewClient(conn net.Conn, timeout time.Duration, trace func(string)) *Client
 // ReadReply reads one reply. A reply that is not "NNN text" (three digits,
 // then a space or the end of the line) is a *ProtocolError; a closed or
 // timed-out connection is the read error.
+//
+// The timeout bounds the whole reply, every line of it, from the moment it
+// is awaited: a deadline renewed at each read would let a server that
+// sends a byte every few seconds keep the client waiting for ever.
 func (c *Client) ReadReply() (Reply, error) {
+	if c.timeout > 0 {
+		c.conn.SetReadDeadline(time.Now().Add(c.timeout))
+	}
 	for i := 0; ; i++ {
 		line, err := c.r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -185,18 +192,12 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// deadlineConn sets a fresh deadline before each read and write: the
-// timeout bounds each wait for the server, however long the message.
+// deadlineConn sets a fresh deadline before each write: the timeout bounds
+// each write of at most the writer's buffer, however long the message.
+// Reads get theirs from ReadReply, one for the whole reply.
 type deadlineConn struct {
 	net.Conn
 	timeout time.Duration
-}
-
-func (d *deadlineConn) Read(p []byte) (int, error) {
-	if d.timeout > 0 {
-		d.Conn.SetReadDeadline(time.Now().Add(d.timeout))
-	}
-	return d.Conn.Read(p)
 }
 
 func (d *deadlineConn) Write(p []byte) (int, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -129,5 +130,45 @@ func TestSendTextSourceFails(t *testing.T) {
 	cc.Close()
 	if got := <-wire; strings.Contains(got, "\r\n.\r\n") || strings.HasPrefix(got, ".\r\n") {
 		t.Errorf("the final dot was sent: %q", got)
+	}
+}
+
+// TestReplyTimeoutTrickle: a server that sends its reply a byte at a time,
+// each byte well within the timeout, is still cut off once the timeout has
+// passed since the reply was awaited: the timeout bounds the whole reply.
+// (A deadline renewed at every read waited for the last byte, seconds
+// later; with a reply that never ends, for ever.)
+func TestReplyTimeoutTrickle(t *testing.T) {
+	cc, sc := net.Pipe()
+	defer cc.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer sc.Close()
+		reply := "220 " + strings.Repeat("slow ", 40) + "\r\n"
+		for i := 0; i < len(reply); i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := sc.Write([]byte{reply[i]}); err != nil {
+				return
+			}
+		}
+	}()
+	c := NewClient(cc, 300*time.Millisecond, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.ReadReply()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("got %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("still waiting for the reply 5s after a 300ms timeout")
 	}
 }
