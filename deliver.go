@@ -57,6 +57,25 @@ func newSendmail(cmdline string, timeout time.Duration) (*sendmail, error) {
 	return &sendmail{argv: argv, timeout: timeout}, nil
 }
 
+// missing says why the delivery command cannot be started now, or nil. An
+// absolute path is not required to exist at start-up: under inetd or
+// Accept=yes a refusal to start would close the client's connection with
+// no reply at all, where a session answers each text 451 and the client
+// tries again later (and the command may be installed by then). A server
+// of many sessions warns about it once, at start (mppd.go).
+func (d *sendmail) missing() error {
+	fi, err := os.Stat(d.argv[0])
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("-sendmail: %s does not exist", d.argv[0])
+	case err != nil:
+		return fmt.Errorf("-sendmail: %w", err)
+	case !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0:
+		return fmt.Errorf("-sendmail: %s is not an executable file", d.argv[0])
+	}
+	return nil
+}
+
 func isExecutable(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -379,6 +380,50 @@ func TestListenFlag(t *testing.T) {
 	startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "stderr"}, flags...)...)
 	newClient(t, dialRetry(t, addr)).post()
 	checkDelivered(t, dir)
+}
+
+// TestServerWarnsMissingSendmail: a -listen or Accept=no server whose
+// delivery command is not there starts (the command may be installed
+// later; each text gets 451 meanwhile) but logs a warning at start, and
+// -listen says so on stderr too. With the command there, no warning.
+func TestServerWarnsMissingSendmail(t *testing.T) {
+	ssa := needProgram(t, "systemd-socket-activate")
+	_, flags := e2eSetup(t, "")
+	const warning = "delivery command missing: every message will be answered 451 until it is there"
+	for _, tc := range []struct {
+		name     string
+		sendmail string
+		start    func(addr string, flags []string) *launcherLog
+		warn     bool
+	}{
+		{"-listen", "/nonexistent/sendmail -t", func(addr string, flags []string) *launcherLog {
+			return startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "stderr"}, flags...)...)
+		}, true},
+		{"Accept=no", "/etc/passwd -t", func(addr string, flags []string) *launcherLog {
+			return startLauncher(t, ssa, append([]string{"-l", addr, "--", mppdBinary(t), "-log", "stderr"}, flags...)...)
+		}, true},
+		{"present", "", func(addr string, flags []string) *launcherLog {
+			return startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "stderr"}, flags...)...)
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := slices.Clone(flags)
+			if tc.sendmail != "" {
+				f = append(f, "-sendmail", tc.sendmail)
+			}
+			addr := freePort(t)
+			logs := tc.start(addr, f)
+			c := newClient(t, dialRetry(t, addr))
+			c.expect("220")
+			c.cmd("QUIT", "221")
+			if !logs.contains("session ended") {
+				t.Fatalf("no session in the log:\n%s", logs)
+			}
+			if got := strings.Contains(logs.String(), warning); got != tc.warn {
+				t.Errorf("warning logged: %v, want %v; log:\n%s", got, tc.warn, logs)
+			}
+		})
+	}
 }
 
 // TestPipeStdin: "mppd < transcript" works, replies on stdout.

@@ -188,6 +188,17 @@ func run(args []string) int {
 		return exitOK
 	}
 	log.WithFields(logrus.Fields{"mode": st.mode, "version": mppdVersion()}).Info("listening")
+	if sm, ok := cfg.Deliver.(*sendmail); ok {
+		if err := sm.missing(); err != nil {
+			// Not fatal, as for one session (deliver.go), but a server that
+			// would answer every text 451 says so once, where its
+			// administrator looks.
+			log.WithError(err).Warn("delivery command missing: every message will be answered 451 until it is there")
+			if o.listen != "" {
+				fmt.Fprintf(diag, "mppd: warning: %v: every message will be answered 451 until it is there\n", err)
+			}
+		}
+	}
 	for _, l := range st.listeners {
 		log.WithField("address", l.Addr().String()).Info("listening on")
 		if o.listen != "" {
