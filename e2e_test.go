@@ -474,7 +474,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Errorf("-h: %v", err)
 	}
-	for _, f := range []string{"-passwd", "-sendmail", "-idle-timeout", "-session-timeout", "-max-message-size",
+	for _, f := range []string{"-passwd", "-sendmail", "-idle-timeout", "-session-timeout", "-login-timeout", "-max-message-size",
 		"-delivery-timeout", "-log", "-listen", "-version", "-max-line-length", "-max-errors", "-fail-delay"} {
 		if !strings.Contains(stderr.String(), "\n  "+f+" ") && !strings.Contains(stderr.String(), "\n  "+f+"\n") {
 			t.Errorf("mppd -h does not show %s", f)
@@ -506,6 +506,54 @@ func TestMaxSessions(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no session after the first ended: %q", line)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestMaxSessionsPerAddress: by default a -listen server gives one client
+// address 10 sessions at a time; the 11th gets 451 and is closed, while
+// another address is still served, and the address is served again once
+// one of its sessions has ended.
+func TestMaxSessionsPerAddress(t *testing.T) {
+	_, flags := e2eSetup(t, "")
+	addr := freePort(t)
+	startLauncher(t, mppdBinary(t), append([]string{"-listen", addr, "-log", "none"}, flags...)...)
+	var held []*client
+	defer func() {
+		for _, c := range held {
+			c.conn.Close() // or mppd, stopping, waits for them
+		}
+	}()
+	for i := 0; i < 10; i++ {
+		c := newClient(t, dialRetry(t, addr))
+		c.expect("220")
+		c.cmd("USER alice", "250")
+		held = append(held, c)
+	}
+	over := newClient(t, dialRetry(t, addr))
+	if got := over.rest(); got != "451 Too many sessions from your address, try again later\r\n" {
+		t.Errorf("the 11th session from 127.0.0.1: %q", got)
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	other, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newClient(t, other).post()
+
+	held[0].cmd("QUIT", "221")
+	held[0].rest()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c := newClient(t, dialRetry(t, addr))
+		line, _ := c.r.ReadString('\n')
+		c.conn.Close()
+		if strings.HasPrefix(line, "220 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no session for 127.0.0.1 after one of its ten ended: %q", line)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

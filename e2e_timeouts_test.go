@@ -50,6 +50,36 @@ func TestInetdSessionTimeoutTrickle(t *testing.T) {
 	}
 }
 
+// TestInetdLoginTimeout: a client that never logs in but is never idle
+// either (a NOOP every few milliseconds) is ended by -login-timeout, with
+// a last 451 that says why.
+func TestInetdLoginTimeout(t *testing.T) {
+	_, flags := e2eSetup(t, "")
+	c, cmd := startInetd(t, append(flags, "-login-timeout", "500ms")...)
+	c.expect("220")
+	start := time.Now()
+	var stopped atomic.Bool
+	defer stopped.Store(true)
+	go func() {
+		for !stopped.Load() {
+			if _, err := c.conn.Write([]byte("NOOP\r\n")); err != nil {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	got := c.rest()
+	if !strings.HasSuffix(got, "250 Command OK\r\n451 Login time limit exceeded, closing connection\r\n") {
+		t.Errorf("got %.200q ... %q", got, got[max(0, len(got)-120):])
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Errorf("ended after %v, before -login-timeout", d)
+	}
+	if code := waitExit(t, cmd); code != 0 {
+		t.Errorf("exit status %d", code)
+	}
+}
+
 // TestSystemdAcceptIdleTimeout: the same limit on the socket that
 // systemd-socket-activate --accept passes as fd 3.
 func TestSystemdAcceptIdleTimeout(t *testing.T) {

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -51,6 +53,7 @@ type options struct {
 	// client can make a session cost)
 	idleTimeout    time.Duration
 	sessionTimeout time.Duration
+	loginTimeout   time.Duration
 	maxMessage     int64
 	maxLine        int
 	maxErrors      int
@@ -69,10 +72,11 @@ type options struct {
 	pamHelper          string
 
 	// Activation and logging
-	listen      string
-	maxSessions int
-	logTarget   string
-	showVersion bool
+	listen        string
+	maxSessions   int
+	maxPerAddress int
+	logTarget     string
+	showVersion   bool
 }
 
 func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
@@ -90,6 +94,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 5*time.Minute, "end a session idle this long (`duration`)")
 	fs.DurationVar(&o.sessionTimeout, "session-timeout", 30*time.Minute, "end any session after this `duration`; 0: no limit")
+	fs.DurationVar(&o.loginTimeout, "login-timeout", time.Minute, "end a session that has no PASS answered 250 this `duration` after the greeting; 0: no limit")
 	fs.Int64Var(&o.maxMessage, "max-message-size", 10240000, "largest message in `bytes` (Postfix's default); 0: no limit")
 	fs.IntVar(&o.maxLine, "max-line-length", 2048, "longest command line in `bytes`, CRLF included")
 	fs.IntVar(&o.maxErrors, "max-errors", 10, "end a session after this many refused commands (`count`)")
@@ -110,6 +115,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 
 	fs.StringVar(&o.listen, "listen", "", "serve `address` (host:port) as a standalone server instead of one inherited connection")
 	fs.IntVar(&o.maxSessions, "max-sessions", 100, "concurrent sessions of a -listen or Accept=no server (`count`)")
+	fs.IntVar(&o.maxPerAddress, "max-sessions-per-address", 10, "concurrent sessions of a -listen or Accept=no server from one client address, an IPv6 /64 counting as one (`count`); 0: no limit")
 	fs.StringVar(&o.logTarget, "log", logAuto, "log `target`: auto, journal, syslog, stderr or none")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
 
@@ -205,7 +211,7 @@ func run(args []string) int {
 			fmt.Fprintf(diag, "mppd: listening on %s\n", l.Addr())
 		}
 	}
-	serveListeners(cfg, tr, st.listeners, o.maxSessions)
+	serveListeners(cfg, tr, st.listeners, newSessionLimits(o.maxSessions, o.maxPerAddress))
 	return exitOK
 }
 
@@ -221,8 +227,8 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 	if o.maxLine < 64 {
 		return nil, fmt.Errorf("-max-line-length %d: at least 64", o.maxLine)
 	}
-	if o.maxMessage < 0 || o.maxErrors < 0 || o.maxSessions < 1 {
-		return nil, errors.New("-max-message-size and -max-errors may not be negative, -max-sessions must be at least 1")
+	if o.maxMessage < 0 || o.maxErrors < 0 || o.maxPerAddress < 0 || o.maxSessions < 1 {
+		return nil, errors.New("-max-message-size, -max-errors and -max-sessions-per-address may not be negative, -max-sessions must be at least 1")
 	}
 	sm, err := newSendmail(o.sendmail, o.deliveryTimeout)
 	if err != nil {
@@ -250,6 +256,7 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 		MaxMessage:     o.maxMessage,
 		IdleTimeout:    o.idleTimeout,
 		SessionTimeout: o.sessionTimeout,
+		LoginTimeout:   o.loginTimeout,
 		WriteTimeout:   o.idleTimeout,
 		MaxErrors:      o.maxErrors,
 		Log:            log,
@@ -281,8 +288,7 @@ func (o *options) identity() (*Identity, error) {
 // serveListeners accepts on every listener and runs each session in its own
 // goroutine, with the same code as a single inherited connection. SIGTERM or
 // SIGINT stop accepting; sessions under way are given time to finish.
-func serveListeners(cfg *Config, tr *transport, listeners []net.Listener, maxSessions int) {
-	slots := make(chan struct{}, maxSessions)
+func serveListeners(cfg *Config, tr *transport, listeners []net.Listener, limits *sessionLimits) {
 	var wg sync.WaitGroup
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
@@ -298,14 +304,14 @@ func serveListeners(cfg *Config, tr *transport, listeners []net.Listener, maxSes
 		accepting.Add(1)
 		go func(l net.Listener) {
 			defer accepting.Done()
-			acceptLoop(cfg, tr, l, slots, &wg)
+			acceptLoop(cfg, tr, l, limits, &wg)
 		}(l)
 	}
 	accepting.Wait()
 	wg.Wait()
 }
 
-func acceptLoop(cfg *Config, tr *transport, l net.Listener, slots chan struct{}, wg *sync.WaitGroup) {
+func acceptLoop(cfg *Config, tr *transport, l net.Listener, limits *sessionLimits, wg *sync.WaitGroup) {
 	backoff := 5 * time.Millisecond
 	for {
 		c, err := l.Accept()
@@ -320,23 +326,88 @@ func acceptLoop(cfg *Config, tr *transport, l net.Listener, slots chan struct{},
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		select {
-		case slots <- struct{}{}:
-		default:
-			cfg.Log.WithField("rip", peerAddr(c)).Warn("refused: too many sessions")
+		source := sourceKey(c)
+		if refusal := limits.take(source); refusal != "" {
+			cfg.Log.WithField("rip", peerAddr(c)).Warn("refused: " + strings.ToLower(refusal))
 			c.SetWriteDeadline(time.Now().Add(time.Second))
-			writeReply(c, codeLocalError, "Too many sessions, try again later")
+			writeReply(c, codeLocalError, refusal+", try again later")
 			c.Close()
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-slots }()
+			defer limits.release(source)
 			defer c.Close()
 			tr.serve(cfg, c, peerAddr(c))
 		}()
 	}
+}
+
+// sessionLimits bounds the sessions of a server of many: in all
+// (-max-sessions) and from one client (-max-sessions-per-address), so that
+// one client that never logs in cannot take every slot and lock the others
+// out, as the socket unit's MaxConnectionsPerSource= does for Accept=yes.
+type sessionLimits struct {
+	mu        sync.Mutex
+	total     int
+	max       int
+	perSource map[string]int
+	maxSource int // 0: no limit
+}
+
+func newSessionLimits(max, maxPerSource int) *sessionLimits {
+	return &sessionLimits{max: max, maxSource: maxPerSource, perSource: map[string]int{}}
+}
+
+// take counts a new session from source (sourceKey) and returns "", or
+// why it may not start (the start of the client's 451).
+func (l *sessionLimits) take(source string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.total >= l.max {
+		return "Too many sessions"
+	}
+	if source != "" && l.maxSource > 0 {
+		if l.perSource[source] >= l.maxSource {
+			return "Too many sessions from your address"
+		}
+		l.perSource[source]++
+	}
+	l.total++
+	return ""
+}
+
+// release uncounts a session that take counted.
+func (l *sessionLimits) release(source string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total--
+	if source != "" && l.maxSource > 0 {
+		if l.perSource[source]--; l.perSource[source] <= 0 {
+			delete(l.perSource, source)
+		}
+	}
+}
+
+// sourceKey is what -max-sessions-per-address counts a connection by: the
+// client's IPv4 address, or the /64 its IPv6 address is in, since one host
+// is usually given a whole /64 and could otherwise take every slot alone;
+// "" for a connection without an IP address, which is not counted.
+func sourceKey(c interface{ RemoteAddr() net.Addr }) string {
+	a, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	ip, ok := netip.AddrFromSlice(a.IP)
+	if !ok {
+		return ""
+	}
+	if ip = ip.Unmap(); ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.WithZone("").Prefix(64)
+	return p.String()
 }
 
 func mppdVersion() string {

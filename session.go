@@ -95,6 +95,7 @@ type Config struct {
 	MaxMessage     int64         // message size limit in bytes; 0: none
 	IdleTimeout    time.Duration // RFC 1204 §3.3: end sessions idle too long
 	SessionTimeout time.Duration // whole-session limit
+	LoginTimeout   time.Duration // from the greeting to a PASS that got 250; 0: none
 	WriteTimeout   time.Duration // a client that stops reading replies
 	MaxErrors      int           // protocol errors before the session is ended
 	ReadBuffer     int           // bytes of a session's read buffer; 0: readBufferSize
@@ -147,15 +148,16 @@ const maxUserLen = 256
 var errEndSession = errors.New("end of session")
 
 type session struct {
-	cfg   *Config
-	conn  Conn
-	r     *bufio.Reader
-	w     *bufio.Writer
-	log   *logrus.Entry
-	id    string
-	peer  string
-	start time.Time
-	end   time.Time // session time limit
+	cfg      *Config
+	conn     Conn
+	r        *bufio.Reader
+	w        *bufio.Writer
+	log      *logrus.Entry
+	id       string
+	peer     string
+	start    time.Time
+	end      time.Time // session time limit
+	loginEnd time.Time // login time limit; zero once PASS got 250, or when there is none
 
 	state         sessionState
 	user          string   // from the last USER that got 250
@@ -200,6 +202,9 @@ func Serve(cfg *Config, conn Conn, peer string) (endedByServer bool) {
 	if cfg.SessionTimeout > 0 {
 		s.end = s.start.Add(cfg.SessionTimeout)
 	}
+	if cfg.LoginTimeout > 0 {
+		s.loginEnd = s.start.Add(cfg.LoginTimeout)
+	}
 	// The buffer is also where a message text is rewritten on its way to the
 	// spool (readText): a text arrives in reads of up to this size, and the
 	// spool file is written in pieces as large, which costs the file system
@@ -209,7 +214,7 @@ func Serve(cfg *Config, conn Conn, peer string) (endedByServer bool) {
 	if size <= 0 {
 		size = readBufferSize
 	}
-	s.r = bufio.NewReaderSize(readerWithDeadline{conn: conn, idle: cfg.IdleTimeout, end: s.end}, size)
+	s.r = bufio.NewReaderSize(readerWithDeadline{conn: conn, idle: cfg.IdleTimeout, limit: s.limit}, size)
 	s.log = cfg.Log.WithFields(logrus.Fields{"session": s.id, "rip": peer})
 	s.run()
 	fields := logrus.Fields{"result": s.result, "messages": s.messages, "bytes": s.bytes,
@@ -265,11 +270,16 @@ func (s *session) run() {
 // the session.
 func (s *session) handle(line string) error {
 	word, arg, hasArg := strings.Cut(line, " ")
-	cmd := commands[strings.ToUpper(word)]
+	word = strings.ToUpper(word)
+	cmd := commands[word]
 	if cmd == nil {
 		return s.replyCounted(codeUnrecognized, "Command unrecognized")
 	}
 	defer s.closeSpool()
+	// After a failed PASS only NOOP and QUIT remain, and NOOP then only
+	// keeps the session (and a -max-sessions slot) going: it counts against
+	// -max-errors as a refused command does.
+	afterFailedLogin := word == "NOOP" && s.state == stateAuthFailed
 	code, msg := cmd(s, arg, hasArg)
 	if s.closed {
 		return errEndSession
@@ -279,19 +289,40 @@ func (s *session) handle(line string) error {
 		s.result = "quit"
 		return errEndSession
 	}
-	return s.replyCounted(code, msg)
+	if err := s.reply(code, msg); err != nil {
+		return err
+	}
+	if code >= 500 || afterFailedLogin {
+		return s.countError()
+	}
+	return nil
+}
+
+// limit is the earliest of the session's hard time limits that still
+// holds (the session limit; the login limit until PASS got 250), and
+// whether it is the login limit; zero if none.
+func (s *session) limit() (time.Time, bool) {
+	if !s.loginEnd.IsZero() && (s.end.IsZero() || s.loginEnd.Before(s.end)) {
+		return s.loginEnd, true
+	}
+	return s.end, false
 }
 
 // readFailed ends the session after a failed read: a timeout gets a last
 // reply saying so; a client that went away gets nothing.
 func (s *session) readFailed(err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		if !s.end.IsZero() && !time.Now().Before(s.end) {
-			s.result = "session-timeout"
-			s.reply(codeLocalError, "Session time limit exceeded, closing connection")
-		} else {
+		end, login := s.limit()
+		switch {
+		case end.IsZero() || time.Now().Before(end):
 			s.result = "idle-timeout"
 			s.reply(codeLocalError, "Idle timeout, closing connection")
+		case login:
+			s.result = "login-timeout"
+			s.reply(codeLocalError, "Login time limit exceeded, closing connection")
+		default:
+			s.result = "session-timeout"
+			s.reply(codeLocalError, "Session time limit exceeded, closing connection")
 		}
 		return
 	}
@@ -324,12 +355,19 @@ func (s *session) replyCounted(code int, msg string) error {
 		return err
 	}
 	if code >= 500 {
-		s.errors++
-		if s.cfg.MaxErrors > 0 && s.errors >= s.cfg.MaxErrors {
-			s.result = "too-many-errors"
-			s.reply(codeLocalError, "Too many errors, closing connection")
-			return errEndSession
-		}
+		return s.countError()
+	}
+	return nil
+}
+
+// countError counts one refusal against MaxErrors and, at the limit, ends
+// the session with a last 451.
+func (s *session) countError() error {
+	s.errors++
+	if s.cfg.MaxErrors > 0 && s.errors >= s.cfg.MaxErrors {
+		s.result = "too-many-errors"
+		s.reply(codeLocalError, "Too many errors, closing connection")
+		return errEndSession
 	}
 	return nil
 }
@@ -400,6 +438,7 @@ func (s *session) cmdPASS(arg string, hasArg bool) (int, string) {
 	if err == nil {
 		s.state = stateAuthenticated
 		s.authUser = s.user
+		s.loginEnd = time.Time{} // a proven user is not held to it again
 		s.log.WithField("user", s.user).Info("authenticated")
 		return codeOK, "Command OK, " + s.user + " authenticated"
 	}
@@ -587,12 +626,12 @@ func causeText(re *replyError) string {
 
 // readerWithDeadline sets the read deadline before each read from the
 // connection, so idle time is measured between arrivals of data and the
-// session limit holds while a long text streams in. The buffered reader on
-// top calls it only when its buffer is empty.
+// session and login limits hold while a client trickles. The buffered
+// reader on top calls it only when its buffer is empty.
 type readerWithDeadline struct {
-	conn Conn
-	idle time.Duration
-	end  time.Time
+	conn  Conn
+	idle  time.Duration
+	limit func() (time.Time, bool) // the session's hard limit now (session.limit)
 }
 
 func (r readerWithDeadline) Read(p []byte) (int, error) {
@@ -600,8 +639,8 @@ func (r readerWithDeadline) Read(p []byte) (int, error) {
 	if r.idle > 0 {
 		d = time.Now().Add(r.idle)
 	}
-	if !r.end.IsZero() && (d.IsZero() || r.end.Before(d)) {
-		d = r.end
+	if end, _ := r.limit(); !end.IsZero() && (d.IsZero() || end.Before(d)) {
+		d = end
 	}
 	if err := r.conn.SetReadDeadline(d); err != nil {
 		return 0, err

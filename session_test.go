@@ -177,6 +177,10 @@ func TestTranscripts(t *testing.T) {
 		{"unknown user same as wrong password", "USER nobody\r\nPASS secret\r\n", "220 250 530", 0},
 		{"after 530 only NOOP and QUIT", "USER alice\r\nPASS nope\r\nUSER alice\r\nPASS secret\r\nDATA\r\nNOOP\r\nQUIT\r\n", "220 250 530 503 503 503 250 221", 0},
 		{"password check unavailable ends the login", "USER broken\r\nPASS x\r\nPASS x\r\nUSER alice\r\nNOOP\r\n", "220 250 451 503 503 451", 0},
+		// ... and NOOP there counts against -max-errors (10 here): it only
+		// keeps a session going that can do nothing else.
+		{"NOOP after 530 counts as an error", "USER alice\r\nPASS nope\r\n" + strings.Repeat("NOOP\r\n", 12), "220 250 530" + strings.Repeat(" 250", 9) + " 451", 0},
+		{"NOOP after 451 to PASS counts as an error", "USER broken\r\nPASS x\r\n" + strings.Repeat("NOOP\r\n", 12), "220 250 451" + strings.Repeat(" 451", 10) + " 451", 0},
 
 		// NOOP is transparent: it breaks no "right after" chain
 		{"NOOP between USER and PASS", "USER alice\r\nNOOP\r\nPASS secret\r\n", "220 250 250 250", 0},
@@ -419,6 +423,66 @@ func TestSessionTimeout(t *testing.T) {
 	}
 }
 
+// noopTrickle writes command lines and then a NOOP every few milliseconds,
+// a client that is never idle, until the connection fails.
+func noopTrickle(c net.Conn, first string) {
+	if _, err := io.WriteString(c, first); err != nil {
+		return
+	}
+	for {
+		time.Sleep(5 * time.Millisecond)
+		if _, err := io.WriteString(c, "NOOP\r\n"); err != nil {
+			return
+		}
+	}
+}
+
+// TestLoginTimeout: a client that keeps its session busy but never logs
+// in, with no PASS or a wrong one, is ended by the login limit, long
+// before the idle and session limits.
+func TestLoginTimeout(t *testing.T) {
+	for name, first := range map[string]string{
+		"no PASS":     "USER alice\r\n",
+		"failed PASS": "USER alice\r\nPASS nope\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, _, _ := testConfig(t)
+			cfg.LoginTimeout = 300 * time.Millisecond
+			cfg.MaxErrors = 0 // the NOOPs after a failed PASS would end it first
+			c, done := pipeSession(t, cfg)
+			go noopTrickle(c, first)
+			got := readAll(t, c)
+			<-done
+			if !strings.HasSuffix(got, "250 Command OK\r\n451 Login time limit exceeded, closing connection\r\n") {
+				t.Errorf("got %q", got)
+			}
+		})
+	}
+}
+
+// TestLoginTimeoutEndsAtLogin: once PASS got 250 the login limit is gone,
+// for later USER and PASS too (a user who has proven who they are is not
+// the client it is for).
+func TestLoginTimeoutEndsAtLogin(t *testing.T) {
+	cfg, _, _ := testConfig(t)
+	cfg.LoginTimeout = 200 * time.Millisecond
+	c, done := pipeSession(t, cfg)
+	go func() {
+		io.WriteString(c, login+"DATA\r\nx\r\n.\r\nUSER bob\r\n")
+		for end := time.Now().Add(600 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if _, err := io.WriteString(c, "NOOP\r\n"); err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "QUIT\r\n")
+	}()
+	got := readAll(t, c)
+	<-done
+	if strings.Contains(got, "451") || !strings.HasSuffix(got, "221 mpp.test Closing Connection\r\n") {
+		t.Errorf("got %q", got)
+	}
+}
+
 // TestPipeConnIdleTimeout: stdin that is a pipe has no deadlines; the
 // session still ends when it is idle.
 func TestPipeConnIdleTimeout(t *testing.T) {
@@ -507,6 +571,7 @@ func TestServeEndedBy(t *testing.T) {
 		{"end of input", "NOOP\r\n", false},
 		{"end of input in text", login + "DATA\r\nx\r\n", false},
 		{"too many errors", strings.Repeat("BOGUS\r\n", 10), true},
+		{"too many NOOPs after a failed PASS", "USER alice\r\nPASS nope\r\n" + strings.Repeat("NOOP\r\n", 9), true},
 	} {
 		cfg, _, _ := testConfig(t)
 		if got := Serve(cfg, &scriptConn{in: strings.NewReader(c.input)}, "192.0.2.1"); got != c.byServer {
