@@ -34,6 +34,7 @@ type authOptions struct {
 	timeout        time.Duration // -auth-timeout: one backend's whole check
 	failFloor      time.Duration // -fail-delay: no failed check (530 or 451) is answered sooner
 	pamHelper      string        // -pam-helper, for pam:SERVICE
+	hashes         *hashGate     // bounds the shadow backend's hashes in progress; nil: one per CPU
 }
 
 // remoteOptions is what the POP3 and FTP backends share.
@@ -92,6 +93,9 @@ func newAuthChain(specs []string, o authOptions) (*authChain, error) {
 			return nil, fmt.Errorf("-auth-ca-file %s: no PEM certificate in it", o.caFile)
 		}
 	}
+	if o.hashes == nil {
+		o.hashes = newHashGate(0)
+	}
 	c := &authChain{failFloor: o.failFloor}
 	seen := map[string]bool{}
 	for _, spec := range specs {
@@ -111,7 +115,9 @@ func newAuthChain(specs []string, o authOptions) (*authChain, error) {
 // newAuthBackend parses one -auth spec.
 func newAuthBackend(spec string, o authOptions, ro remoteOptions) (authBackend, error) {
 	if spec == "shadow" {
-		return authBackend{name: spec, auth: &shadowAuth{path: o.passwd}}, nil
+		// The hash is computed here, in mppd's memory: through the gate
+		// (hashgate.go). Only the check waits there, not -fail-delay.
+		return authBackend{name: spec, auth: gatedAuth{o.hashes, &shadowAuth{path: o.passwd}}}, nil
 	}
 	if service, ok := strings.CutPrefix(spec, "pam:"); ok {
 		a, err := newPAMAuth(service, o.pamHelper, o.timeout)
