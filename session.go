@@ -248,6 +248,14 @@ func (s *session) run() {
 	if err := s.reply(codeReady, s.cfg.Hostname+" Message Posting Service Ready"); err != nil {
 		return
 	}
+	// A line at the start (after the greeting, which must not wait for
+	// it), as Postfix's "connect from". journald takes a sender's unit and
+	// slice from /proc when a line arrives, and keeps them per process: a
+	// process that has exited by then (a client that sent PASS and hung up
+	// at once) would leave its last lines without them, and the fail2ban
+	// filter, which matches on them (packaging/fail2ban), would miss the
+	// failed login. After this line journald knows them for the session.
+	s.log.Info("session started")
 	for {
 		line, err := readCommandLine(s.r, s.cfg.MaxLine)
 		if errors.Is(err, errLineTooLong) {
