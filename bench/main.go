@@ -41,6 +41,10 @@ const (
 	benchUser     = "bench"
 	benchPassword = "bench password"
 	benchHash     = "$6$benchsaltbenchsa$u53LMMs7h/6HFzpFAMbiH8VBvzI/AFOGpAF/UaCzlMdrXS34iNx0DThJBKUy7W9DH3yWIc9FDjcoyId7lVByR1"
+	// The same password as yescrypt with libxcrypt's default cost (what
+	// chpasswd writes on Debian 12), for figure 7: each check of it holds
+	// 16 MiB.
+	benchYescrypt = "$y$j9T$66r3f8V5uD2SyZIjbyXPF0$4XwsOsMiuG0InYMY0mC/sQecrgRh3g/lAQDrMPQDMv4"
 )
 
 // The delivery command of every program: a sink. mppd splits -sendmail at
@@ -66,14 +70,16 @@ type options struct {
 	greetings                     int
 	sessionTime                   time.Duration
 	passBench                     string
-	only                          string // figures to measure, "1,3"; "": all
-	mppdFlags                     string // more flags for mppd
-	mppdEnv                       string // environment for mppd under systemd-socket-activate
+	loginClients                  int           // figure 7: clients at once
+	trickleFor                    time.Duration // figure 7: how long to watch a trickling client; 0: not
+	only                          string        // figures to measure, "1,3"; "": all
+	mppdFlags                     string        // more flags for mppd
+	mppdEnv                       string        // environment for mppd under systemd-socket-activate
 	dir                           string
 }
 
-// want says whether figure n (1 to 4; the peer's rows go with them) is to be
-// measured.
+// want says whether figure n (1 to 4, 7; the peer's rows go with them) is
+// to be measured.
 func (o *options) want(n int) bool {
 	return o.only == "" || slices.Contains(strings.Split(o.only, ","), strconv.Itoa(n))
 }
@@ -89,7 +95,9 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 5, "throughput rounds, each program once a round (ratios: the median of the rounds' own)")
 	flag.IntVar(&o.greetings, "greetings", 200, "connections timed to the greeting, per program")
 	flag.DurationVar(&o.sessionTime, "session-time", 2*time.Second, fmt.Sprintf("`duration` of each sessions-per-second run (%d runs each)", sessionRuns))
-	flag.StringVar(&o.only, "only", "", "measure only these `figures` (1 throughput and memory, 3 start, 4 sessions), e.g. 1,3")
+	flag.StringVar(&o.only, "only", "", "measure only these `figures` (1 throughput and memory, 3 start, 4 sessions, 7 clients that never log in), e.g. 1,3")
+	flag.IntVar(&o.loginClients, "login-clients", 100, "figure 7: `clients` at once, each sending USER and a wrong PASS, or never logging in")
+	flag.DurationVar(&o.trickleFor, "trickle-for", 0, "figure 7: watch a client that never logs in but sends NOOP every 2 s for at most this `duration` (0: not measured)")
 	flag.StringVar(&o.mppdFlags, "mppd-flags", "", "more `flags` for mppd, split at white space (to compare settings)")
 	flag.StringVar(&o.mppdEnv, "mppd-env", "GOMAXPROCS=1", "`VAR=value ...` for mppd under systemd-socket-activate (GOMAXPROCS=1: as systemd/mppd@.service sets it)")
 	flag.StringVar(&o.passBench, "pass-bench", "", "`file` with the output of go test -bench PASSOverhead; empty: no PASS figures")
@@ -192,6 +200,12 @@ func run(o *options, progress io.Writer) (*table, error) {
 	}
 	if o.want(3) || o.want(4) {
 		if err := startAndSessions(o, t, mppdArgs, msmtpdArgs, say); err != nil {
+			return nil, err
+		}
+	}
+
+	if o.want(7) {
+		if err := unauthenticated(o, t, mppdArgs, say); err != nil {
 			return nil, err
 		}
 	}
@@ -883,4 +897,226 @@ func passOverhead(path string) ([]row, error) {
 		return nil, errors.New(path + ": no BenchmarkPASSOverhead lines")
 	}
 	return rows, nil
+}
+
+// unauthenticated: figure 7, what clients that never log in cost a
+// -listen server (one process, goroutines), and a per-connection session.
+func unauthenticated(o *options, t *table, mppdArgs []string, say func(string, ...any)) error {
+	yescrypt := filepath.Join(o.dir, "passwd-yescrypt")
+	if err := os.WriteFile(yescrypt, []byte(benchUser+":"+benchYescrypt+"\n"), 0o600); err != nil {
+		return err
+	}
+	// The same flags, the yescrypt file last (the last -passwd counts).
+	yArgs := append(slices.Clone(mppdArgs), "-passwd", yescrypt)
+	n := max(o.loginClients, 1)
+
+	// Memory: n clients from n addresses (127.0.0.1 to ...) at once, so
+	// that no limit per address turns any away: USER x, PASS y.
+	say("unauthenticated: %d clients at once, USER x / PASS y against yescrypt", n)
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	l, err := startListen(append(slices.Clone(yArgs), "-listen", addr), addr)
+	if err != nil {
+		return err
+	}
+	waits, refused, err := wrongPasswords(addr, n)
+	if err != nil {
+		l.stop()
+		return err
+	}
+	peak, err := vmHWM(l.cmd.Process.Pid)
+	l.stop()
+	if err != nil {
+		return err
+	}
+	t.add(fmt.Sprintf("7. peak RSS, %d clients' USER x / PASS y at once, -listen, yescrypt", n), mib(peak), "",
+		fmt.Sprintf("mppd's VmHWM after the last 530, each client from its own 127.0.0.x; PASS to reply median %s, slowest %s (%d got no 530)",
+			secs(median(waits)), secs(slices.Max(waits)), refused))
+
+	// The same check in a process of its own, as under inetd or
+	// Accept=yes: what one such session needs of a unit's memory.
+	res, err := postInetd(func(c *conn, _ int64, taken func()) (time.Duration, error) {
+		if err := c.expect("220"); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		if err := c.steps("USER x", "250", "PASS y", "530"); err != nil {
+			return 0, err
+		}
+		d := time.Since(start)
+		taken()
+		return d, c.cmd("QUIT", "221")
+	}, yArgs, 0)
+	if err != nil {
+		return fmt.Errorf("one session's yescrypt PASS: %w", err)
+	}
+	t.add("7. peak RSS, one --accept session's yescrypt PASS", mib(res.rss), "",
+		"mppd's VmHWM after the 530, a process started on the connection as inetd does")
+
+	// Slots: n clients from one address that never log in, then another
+	// address that does.
+	say("unauthenticated: %d clients from 127.0.0.1 that never log in", n)
+	if addr, err = freeAddr(); err != nil {
+		return err
+	}
+	if l, err = startListen(append(slices.Clone(mppdArgs), "-listen", addr), addr); err != nil {
+		return err
+	}
+	defer l.stop()
+	held, closeHeld, err := holdSessions(addr, n)
+	if err != nil {
+		return err
+	}
+	other := "served"
+	if err := loginFrom(addr, net.IPv4(127, 0, 0, 200)); err != nil {
+		other = "refused: " + err.Error()
+	}
+	closeHeld()
+	t.add(fmt.Sprintf("7. sessions %d idle clients from one address hold, -listen", n), fmt.Sprintf("%d", held), "≤ 10",
+		fmt.Sprintf("each read the greeting and sent USER x, then nothing; a login from 127.0.0.200 meanwhile: %s", other))
+
+	if o.trickleFor > 0 {
+		say("unauthenticated: one client sending NOOP every 2 s, for at most %v", o.trickleFor)
+		d, last, err := trickleNOOP(addr, o.trickleFor)
+		if err != nil {
+			return err
+		}
+		t.add("7. time a client that never logs in keeps its session", fmt.Sprintf("%.0f s", d.Seconds()), "≤ 60 s",
+			fmt.Sprintf("USER x, then NOOP every 2 s; last line %q", last))
+	}
+	return nil
+}
+
+// wrongPasswords connects n clients, each from its own loopback address,
+// lets them all read the greeting, then has them send USER x and PASS y at
+// the same moment. It returns the time from PASS to each 530, and how many
+// got something else.
+func wrongPasswords(addr string, n int) ([]time.Duration, int, error) {
+	conns := make([]*conn, n)
+	for i := range conns {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, byte(1+i/250), byte(1+i%250))}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer c.Close()
+		conns[i] = newConn(c.(*net.TCPConn))
+		if err := conns[i].expect("220"); err != nil {
+			return nil, 0, err
+		}
+	}
+	waits := make([]time.Duration, n)
+	var refused atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			t0 := time.Now()
+			if err := c.steps("USER x", "250", "PASS y", "530"); err != nil {
+				refused.Add(1)
+			}
+			waits[i] = time.Since(t0)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return waits, int(refused.Load()), nil
+}
+
+// holdSessions opens n sessions from 127.0.0.1 that read the greeting and
+// send USER x, and returns how many got a 220, and a function closing them.
+func holdSessions(addr string, n int) (int, func(), error) {
+	var conns []net.Conn
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	held := 0
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			closeAll()
+			return 0, nil, err
+		}
+		conns = append(conns, c)
+		cc := newConn(c.(*net.TCPConn))
+		if cc.expect("220") == nil && cc.cmd("USER x", "250") == nil {
+			held++
+		}
+	}
+	return held, closeAll, nil
+}
+
+// loginFrom logs in from the address ip (USER, PASS of the bench user).
+func loginFrom(addr string, ip net.IP) error {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cc := newConn(c.(*net.TCPConn))
+	if err := cc.expect("220"); err != nil {
+		return err
+	}
+	return cc.steps("USER "+benchUser, "250", "PASS "+benchPassword, "250", "QUIT", "221")
+}
+
+// trickleNOOP is a client that never logs in but is never idle: USER x,
+// then NOOP every 2 s. It returns how long mppd kept the session (at most
+// limit: then it still had it) and the last line it got.
+func trickleNOOP(addr string, limit time.Duration) (time.Duration, string, error) {
+	// The sessions just closed may still hold their slots for a moment.
+	var c net.Conn
+	var r *bufio.Reader
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var err error
+		if c, err = net.Dial("tcp", addr); err != nil {
+			return 0, "", err
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r = bufio.NewReader(c)
+		greeting, err := r.ReadString('\n')
+		if strings.HasPrefix(greeting, "220 ") {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			return 0, "", fmt.Errorf("no session for the trickling client: %q %v", greeting, err)
+		}
+	}
+	defer c.Close()
+	start := time.Now()
+	c.SetReadDeadline(start.Add(limit))
+	ended := make(chan struct{})
+	go func() {
+		for line := "USER x"; ; line = "NOOP" {
+			if _, err := io.WriteString(c, line+"\r\n"); err != nil {
+				return
+			}
+			select {
+			case <-ended:
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
+	defer close(ended)
+	last, lastAt := "", time.Duration(0)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			if strings.HasPrefix(last, "451 ") {
+				return lastAt, last, nil // mppd's last reply
+			}
+			return time.Since(start), last, nil
+		}
+		last, lastAt = strings.TrimSpace(line), time.Since(start)
+	}
 }
