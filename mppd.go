@@ -43,6 +43,9 @@ type options struct {
 	deliveryTimeout time.Duration
 	spoolDir        string
 	hostname        string
+	deliverySocket  string // agent.go
+	deliveryAgent   bool
+	sessionUser     string
 
 	// Sender identity (sender.go)
 	domain     string
@@ -86,6 +89,9 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.passwd, "passwd", "/etc/shadow", "password `file`: /etc/shadow format, or name:hash lines")
 	fs.StringVar(&o.sendmail, "sendmail", "/usr/sbin/sendmail -t -oi", "delivery `command` and arguments; mppd adds -f USER")
 	fs.DurationVar(&o.deliveryTimeout, "delivery-timeout", 2*time.Minute, "kill the delivery command after this `duration` and answer 451")
+	fs.StringVar(&o.deliverySocket, "delivery-socket", "auto", "hand messages to the delivery agent at this `socket`; auto: when mppd runs with no_new_privs and "+defaultAgentSocket+" exists; \"\": never")
+	fs.BoolVar(&o.deliveryAgent, "delivery-agent", false, "run as the delivery agent on the sockets systemd passes (mppd-deliver.socket), or on the Unix socket -listen names")
+	fs.StringVar(&o.sessionUser, "session-user", "mppd", "delivery agent: the `user` whose sessions may hand over mail (root always may)")
 	fs.StringVar(&o.spoolDir, "spool-dir", os.TempDir(), "`directory` for message texts until their final dot (unlinked files)")
 	fs.StringVar(&o.hostname, "hostname", "", "`name` in the greeting (default: the host name)")
 	fs.StringVar(&o.domain, "domain", "", "`domain` of the envelope sender USER@DOMAIN (default: /etc/mailname, else the host name)")
@@ -173,6 +179,9 @@ func run(args []string) int {
 		fmt.Fprintln(diag, "mppd:", err)
 		return status
 	}
+	if o.deliveryAgent {
+		return runDeliveryAgent(&o, log, fail)
+	}
 	cfg, err := o.config(log)
 	if err != nil {
 		return fail(exitConfig, "bad configuration", err)
@@ -249,7 +258,7 @@ func (o *options) config(log *logrus.Logger) (*Config, error) {
 	return &Config{
 		Hostname:       o.hostname,
 		Auth:           auth,
-		Deliver:        sm,
+		Deliver:        newDeliverer(o.deliverySocket, sm),
 		Identity:       id,
 		SpoolDir:       o.spoolDir,
 		MaxLine:        o.maxLine,
@@ -408,6 +417,43 @@ func sourceKey(c interface{ RemoteAddr() net.Addr }) string {
 	}
 	p, _ := ip.WithZone("").Prefix(64)
 	return p.String()
+}
+
+// runDeliveryAgent is -delivery-agent (agent.go): no sessions, only the
+// hand-over socket.
+func runDeliveryAgent(o *options, log *logrus.Logger, fail func(int, string, error) int) int {
+	sm, err := newSendmail(o.sendmail, o.deliveryTimeout)
+	if err != nil {
+		return fail(exitConfig, "bad configuration", err)
+	}
+	if o.maxSessions < 1 {
+		return fail(exitConfig, "bad configuration", errors.New("-max-sessions must be at least 1"))
+	}
+	a, err := newDeliveryAgent(sm, o.sessionUser, o.maxSessions, log)
+	if err != nil {
+		return fail(exitConfig, "bad configuration", err)
+	}
+	var listeners []net.Listener
+	if o.listen != "" {
+		l, err := net.Listen("unixpacket", o.listen)
+		if err != nil {
+			return fail(exitOSErr, "cannot listen", err)
+		}
+		listeners = append(listeners, l)
+	} else {
+		st, err := activate("")
+		if err != nil || st.listeners == nil {
+			if err == nil {
+				err = errors.New("-delivery-agent: no listening socket: run it from mppd-deliver.socket, or give -listen PATH")
+			}
+			return fail(exitOSErr, "cannot get a socket", err)
+		}
+		listeners = st.listeners
+	}
+	closeInheritedFDs()
+	log.WithFields(logrus.Fields{"version": mppdVersion(), "sendmail": o.sendmail}).Info("delivery agent listening")
+	a.serve(listeners)
+	return exitOK
 }
 
 func mppdVersion() string {
