@@ -93,9 +93,9 @@ package: man
 	  echo " -- $(PKG_MAINTAINER)  $(PKG_DATE)"; } | gzip -9n > dist/build/changelog.gz
 	printf 'Source: mppd\n\nPackage: mppd\nArchitecture: any\n' > dist/build/debian/control
 	cd dist/build && dpkg-shlibdeps -O mpp mppd-pam 2>/dev/null | sed -n 's/^shlibs:Depends=//p' > shlibs
-	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) DEB_SHLIBS="$$(cat dist/build/shlibs)" \
+	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) PKG_MAINTAINER="$(PKG_MAINTAINER)" DEB_SHLIBS="$$(cat dist/build/shlibs)" \
 		$(GO) tool nfpm package -f packaging/nfpm.yaml -p deb -t dist/mppd_$(PKG_FULL)_$(PKG_ARCH).deb
-	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) \
+	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) PKG_MAINTAINER="$(PKG_MAINTAINER)" \
 		$(GO) tool nfpm package -f packaging/nfpm.yaml -p rpm -t dist/mppd-$(PKG_FULL).$(RPM_ARCH).rpm
 
 # The performance table of BENCHMARKS.md (a few minutes): mppd against the

@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -287,22 +288,38 @@ func TestPackage(t *testing.T) {
 	}
 }
 
-// pkgBuildPackages runs `make package` and returns the .deb and the .rpm.
-func pkgBuildPackages(t *testing.T) (deb, rpm string) {
+var pkgBuilt struct {
+	once     sync.Once
+	deb, rpm string
+	err      error
+	out      []byte
+	took     time.Duration
+}
+
+// pkgBuildPackages runs `make package` once per test run (TestPackage and
+// the booted-container tests share its .deb) and returns the .deb and the
+// .rpm.
+func pkgBuildPackages(t testing.TB) (deb, rpm string) {
 	t.Helper()
-	os.RemoveAll("dist")
-	start := time.Now()
-	cmd := exec.Command("make", "package")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make package: %v\n%s", err, out)
+	pkgBuilt.once.Do(func() {
+		os.RemoveAll("dist")
+		start := time.Now()
+		pkgBuilt.out, pkgBuilt.err = exec.Command("make", "package").CombinedOutput()
+		pkgBuilt.took = time.Since(start).Round(time.Second)
+		debs, _ := filepath.Glob("dist/mppd_*_*.deb")
+		rpms, _ := filepath.Glob("dist/mppd-*.*.rpm")
+		if pkgBuilt.err == nil && (len(debs) != 1 || len(rpms) != 1) {
+			pkgBuilt.err = fmt.Errorf("make package wrote %v and %v, want one .deb and one .rpm", debs, rpms)
+		}
+		if pkgBuilt.err == nil {
+			pkgBuilt.deb, pkgBuilt.rpm = debs[0], rpms[0]
+		}
+	})
+	if pkgBuilt.err != nil {
+		t.Fatalf("make package: %v\n%s", pkgBuilt.err, pkgBuilt.out)
 	}
-	t.Logf("make package: %v", time.Since(start).Round(time.Second))
-	debs, _ := filepath.Glob("dist/mppd_*_*.deb")
-	rpms, _ := filepath.Glob("dist/mppd-*.*.rpm")
-	if len(debs) != 1 || len(rpms) != 1 {
-		t.Fatalf("make package wrote %v and %v, want one .deb and one .rpm", debs, rpms)
-	}
-	return debs[0], rpms[0]
+	t.Logf("make package: %v", pkgBuilt.took)
+	return pkgBuilt.deb, pkgBuilt.rpm
 }
 
 // pkgDpkg runs dpkg, waiting for the lock if another engineer's apt-get holds it.
