@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ctInstall boots a container with Postfix (local delivery) and the .deb,
+// installed with apt, a user alice, and mppd.socket enabled as shipped.
+func ctInstall(t *testing.T, extra ...string) *container {
+	t.Helper()
+	c := bootContainer(t)
+	deb, _ := pkgBuildPackages(t)
+	c.put("/root/mppd.deb", pkgReadFile(t, deb), 0o644)
+	c.must("apt-get", "install", "-y", "-q", "/root/mppd.deb")
+	c.sh("printf 'postfix postfix/main_mailer_type select Local only\\npostfix postfix/mailname string mppd-ct.mppd.test\\n' | debconf-set-selections")
+	c.must(append([]string{"apt-get", "install", "-y", "-q", "postfix"}, extra...)...)
+	ctAddUser(c, "alice")
+	c.must("systemctl", "enable", "--now", "mppd.socket")
+	return c
+}
+
+// ctPostAndFind posts through port with mpp's flags and finds the message
+// in alice's mailbox.
+func ctPostAndFind(t *testing.T, c *container, port string, flags ...string) {
+	t.Helper()
+	marker := "ct-" + randomHex(6)
+	if out, err := ctPost(c, "alice", port, marker, flags...); err != nil {
+		t.Fatalf("mpp: %v\n%s\njournal:\n%s", err, out, c.journal("-n", "40"))
+	}
+	if ctFind(c, "/var/mail/alice", marker) == "" {
+		t.Fatalf("message %s not in /var/mail/alice\njournal:\n%s", marker, c.journal("-n", "40"))
+	}
+}
+
+// ctClient is a raw MPP connection from inside the container's network.
+func ctClient(t *testing.T, c *container, src, addr string) *client {
+	t.Helper()
+	conn, err := c.dial(src, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return newClient(t, conn)
+}
+
+// ctDropIn writes what `systemctl edit mppd@.service` would, and reloads;
+// the test's end removes it.
+func ctDropIn(t *testing.T, c *container, unit, text string) {
+	t.Helper()
+	dir := "/etc/systemd/system/" + unit + ".d"
+	c.put(dir+"/override.conf", []byte("[Service]\n"+text+"\n"), 0o644)
+	c.must("systemctl", "daemon-reload")
+	t.Cleanup(func() {
+		c.run(nil, "rm", "-rf", dir)
+		c.run(nil, "systemctl", "daemon-reload")
+	})
+}
+
+// TestContainerSystemdUnits: the shipped units under real systemd, as
+// the emulations elsewhere cannot show them.
+func TestContainerSystemdUnits(t *testing.T) {
+	c := ctInstall(t)
+
+	t.Run("socket-activation", func(t *testing.T) {
+		c.t = t
+		ctPostAndFind(t, c, "218")
+		// The session ran as mppd with no_new_privs, and handed the
+		// message to the agent, which ran sendmail as mppd-deliver.
+		j := c.journal("-t", "mppd", "-n", "20")
+		if !strings.Contains(j, "message handed to the mail system") {
+			t.Errorf("the delivery agent did not deliver:\n%s", j)
+		}
+		if out := c.must("systemctl", "show", "-p", "User", "-p", "NoNewPrivileges", "--value", "mppd-deliver.service"); strings.Fields(out)[0] != "mppd-deliver" {
+			t.Errorf("mppd-deliver.service: %q", out)
+		}
+	})
+
+	t.Run("journal-and-REMOTE_ADDR", func(t *testing.T) {
+		c.t = t
+		// A failed login from another loopback address: its address is
+		// in the instance's REMOTE_ADDR, and in the journal's fields.
+		cl := ctClient(t, c, "127.0.0.5", "127.0.0.1:218")
+		cl.expect("220")
+		env := c.sh(`for p in $(systemctl show -p MainPID --value 'mppd@*.service'); do [ "$p" != 0 ] && tr '\0' '\n' < /proc/$p/environ; done`)
+		if !strings.Contains(env, "REMOTE_ADDR=127.0.0.5\n") {
+			t.Errorf("no REMOTE_ADDR=127.0.0.5 in the session's environment:\n%s", env)
+		}
+		cl.cmd("USER alice", "250")
+		cl.cmd("PASS wrong", "530")
+		cl.cmd("QUIT", "221")
+		var fields map[string]any
+		waitFor(10*time.Second, func() bool {
+			all, _ := c.run(nil, "journalctl", "--no-pager", "-o", "json", "MPPD_RIP=127.0.0.5")
+			for _, l := range strings.Split(all, "\n") {
+				var m map[string]any
+				if json.Unmarshal([]byte(l), &m) == nil && strings.HasPrefix(fmt.Sprint(m["MESSAGE"]), "authentication failed") {
+					fields = m
+					return true
+				}
+			}
+			return false
+		})
+		if fields == nil {
+			t.Fatalf("no journal entry MPPD_RIP=127.0.0.5:\n%s", c.journal("-n", "20"))
+		}
+		for k, want := range map[string]string{"MPPD_USER": "alice", "MPPD_REASON": "wrong password", "SYSLOG_IDENTIFIER": "mppd", "PRIORITY": "4", "_SYSTEMD_SLICE": "system-mppd.slice"} {
+			if got := fmt.Sprint(fields[k]); got != want {
+				t.Errorf("journal field %s = %q, want %q", k, got, want)
+			}
+		}
+		if u := fmt.Sprint(fields["_SYSTEMD_UNIT"]); !regexp.MustCompile(`^mppd@\d+-127\.0\.0\.1:218-127\.0\.0\.5:\d+\.service$`).MatchString(u) {
+			t.Errorf("_SYSTEMD_UNIT = %q", u)
+		}
+		if s := fmt.Sprint(fields["MPPD_SESSION"]); len(s) != 12 {
+			t.Errorf("MPPD_SESSION = %q", s)
+		}
+	})
+
+	t.Run("tls-socket-LoadCredential", func(t *testing.T) {
+		c.t = t
+		ca := newTestCA(t)
+		dir := t.TempDir()
+		ca.issue(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), 2, "localhost", "127.0.0.1")
+		// The key as an administrator keeps it: root's alone. systemd
+		// reads it, mppd gets its own copy.
+		c.put("/etc/mppd/tls/cert.pem", pkgReadFile(t, filepath.Join(dir, "cert.pem")), 0o644)
+		c.put("/etc/mppd/tls/key.pem", pkgReadFile(t, filepath.Join(dir, "key.pem")), 0o600)
+		c.put("/etc/mppd/test-ca.pem", pkgReadFile(t, ca.pem), 0o644)
+		c.must("systemctl", "enable", "--now", "mppd-tls.socket")
+		ctPostAndFind(t, c, "1218", "--tls", "on", "--tls-trust-file", "/etc/mppd/test-ca.pem")
+		if out, err := c.run(nil, "runuser", "-u", "mppd", "--", "cat", "/etc/mppd/tls/key.pem"); err == nil {
+			t.Errorf("the mppd user can read the key itself: %s", out)
+		}
+	})
+
+	t.Run("drop-in-and-PAM", func(t *testing.T) {
+		c.t = t
+		// A flag changed the way mppd(8) says: systemctl edit, an empty
+		// ExecStart= and a new one. PAM through the installed helper.
+		ctDropIn(t, c, "mppd@.service", "ExecStart=\nExecStart=/usr/sbin/mppd -auth pam:mpp -hostname dropin.test -fail-delay 0")
+		cl := ctClient(t, c, "", "127.0.0.1:218")
+		if g := cl.expect("220"); !strings.Contains(g, "dropin.test") {
+			t.Errorf("greeting %q: the drop-in's -hostname is not in effect", g)
+		}
+		cl.cmd("USER alice", "250")
+		cl.cmd("PASS not-"+ctPassword, "530")
+		cl.cmd("QUIT", "221")
+		ctPostAndFind(t, c, "218")
+		if j := c.journal("-n", "30"); !strings.Contains(j, "pam_unix(mpp:auth): authentication failure") {
+			t.Errorf("pam_unix did not check the password:\n%s", j)
+		}
+	})
+
+	t.Run("MaxConnectionsPerSource", func(t *testing.T) {
+		c.t = t
+		for i := 0; i < 10; i++ {
+			ctClient(t, c, "127.0.0.7", "127.0.0.1:218").expect("220")
+		}
+		// The 11th from the same address: closed by systemd, no greeting.
+		conn, err := c.dial("127.0.0.7", "127.0.0.1:218")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if line, err := bufio.NewReader(conn).ReadString('\n'); err != io.EOF && !isReset(err) {
+			t.Errorf("11th connection from one address got %q, %v; want it closed", line, err)
+		}
+		// Another address still gets in.
+		ctClient(t, c, "127.0.0.8", "127.0.0.1:218").expect("220")
+		if j := c.journal("-u", "mppd.socket", "-n", "5"); !strings.Contains(j, "Too many incoming connections (11) from source 127.0.0.7") {
+			t.Errorf("mppd.socket did not log the refusal:\n%s", j)
+		}
+	})
+
+	t.Run("RuntimeMaxSec", func(t *testing.T) {
+		c.t = t
+		// The unit's last resort, shortened: a session that outlives it
+		// is stopped by systemd whatever mppd's own timeouts say.
+		ctDropIn(t, c, "mppd@.service", "RuntimeMaxSec=2s\nExecStart=\nExecStart=/usr/sbin/mppd -idle-timeout 1h")
+		cl := ctClient(t, c, "127.0.0.11", "127.0.0.1:218")
+		cl.expect("220")
+		start := time.Now()
+		cl.conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		rest, _ := io.ReadAll(cl.r)
+		if d := time.Since(start); d > 15*time.Second {
+			t.Errorf("the session lasted %v", d)
+		}
+		t.Logf("after RuntimeMaxSec the client got %q", rest)
+		if j := c.journal("-n", "40"); !strings.Contains(j, "Service reached runtime time limit") {
+			t.Errorf("systemd did not stop it for RuntimeMaxSec:\n%s", j)
+		}
+	})
+}
+
+func isReset(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "connection reset")
+}
