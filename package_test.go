@@ -37,6 +37,8 @@ const (
 	pkgXinetdPath    = "/etc/xinetd.d/mpp"
 	pkgTLSUnitPath   = "/usr/lib/systemd/system/mppd-tls@.service"
 	pkgTLSSocketPath = "/usr/lib/systemd/system/mppd-tls.socket"
+	pkgAgentUnitPath = "/usr/lib/systemd/system/mppd-deliver.service"
+	pkgAgentSockPath = "/usr/lib/systemd/system/mppd-deliver.socket"
 	pkgFail2banDir   = "/usr/share/doc/mppd/examples/fail2ban"
 )
 
@@ -112,7 +114,7 @@ func TestPackage(t *testing.T) {
 	})
 
 	t.Run("installed", func(t *testing.T) {
-		for _, f := range []string{pkgMppdPath, pkgPAMHelperPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath, pkgXinetdPath,
+		for _, f := range []string{pkgMppdPath, pkgPAMHelperPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath, pkgAgentUnitPath, pkgAgentSockPath, pkgXinetdPath,
 			"/usr/share/man/man8/mppd.8.gz", "/usr/bin/mpp", "/usr/share/man/man1/mpp.1.gz", "/etc/pam.d/mpp", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
 			pkgFail2banDir + "/filter.d/mppd.conf", pkgFail2banDir + "/jail.d/mppd.conf"} {
 			if !pkgFileExists(f) {
@@ -122,14 +124,17 @@ func TestPackage(t *testing.T) {
 		if out := pkgRun(t, pkgMppdPath, "-version"); strings.TrimSpace(out) != "mppd "+debVersion {
 			t.Errorf("mppd -version = %q, want %q", out, "mppd "+debVersion)
 		}
-		groups := strings.Fields(pkgRun(t, "id", "-nG", "mppd"))
-		for _, g := range []string{"mppd", "shadow", "postdrop"} {
-			if !slices.Contains(groups, g) {
-				t.Errorf("user mppd not in group %s: %v", g, groups)
+		// The session's user reads /etc/shadow and is in no MTA's group;
+		// the delivery agent's user is in none at all.
+		for user, want := range map[string]string{"mppd": "mppd shadow", "mppd-deliver": "mppd-deliver"} {
+			groups := strings.Fields(pkgRun(t, "id", "-nG", user))
+			sort.Strings(groups)
+			if strings.Join(groups, " ") != want {
+				t.Errorf("user %s in groups %v, want %s", user, groups, want)
 			}
-		}
-		if sh := strings.TrimSpace(pkgRun(t, "getent", "passwd", "mppd")); !strings.HasSuffix(sh, ":/usr/sbin/nologin") {
-			t.Errorf("mppd's passwd entry %q: want shell /usr/sbin/nologin", sh)
+			if sh := strings.TrimSpace(pkgRun(t, "getent", "passwd", user)); !strings.HasSuffix(sh, ":/usr/sbin/nologin") {
+				t.Errorf("%s's passwd entry %q: want shell /usr/sbin/nologin", user, sh)
+			}
 		}
 	})
 
@@ -167,13 +172,14 @@ func TestPackage(t *testing.T) {
 		if out, err := exec.Command("systemd-analyze", "verify", pkgTLSSocketPath, pkgTLSUnitPath).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
 			t.Errorf("systemd-analyze verify (TLS units): %v\n%s", err, out)
 		}
+		if out, err := exec.Command("systemd-analyze", "verify", pkgAgentSockPath, pkgAgentUnitPath).CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("systemd-analyze verify (the delivery agent's units): %v\n%s", err, out)
+		}
+		// The agent reads no network byte and must run set-id programs:
+		// its exposure is reported, not bounded (mppd(8), PRIVILEGES).
+		t.Logf("systemd-analyze security %s: %.1f", filepath.Base(pkgAgentUnitPath), pkgExposure(t, pkgAgentUnitPath))
 		for _, unit := range []string{pkgUnitPath, pkgTLSUnitPath} {
-			out, _ := exec.Command("systemd-analyze", "security", "--offline=yes", unit).CombinedOutput()
-			m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out)
-			if m == nil {
-				t.Fatalf("no exposure level in:\n%s", out)
-			}
-			score, _ := strconv.ParseFloat(string(m[1]), 64)
+			score := pkgExposure(t, unit)
 			t.Logf("systemd-analyze security %s: %.1f", filepath.Base(unit), score)
 			if score > 2.5 {
 				t.Errorf("%s: exposure level %.1f, want 2.5 or lower", unit, score)
@@ -204,17 +210,20 @@ func TestPackage(t *testing.T) {
 	})
 	t.Run("systemd-socket-activate", func(t *testing.T) {
 		sandbox := pkgNewUnitSandbox(t)
+		agent := pkgStartAgent(t)
 		t.Run("delivers", func(t *testing.T) {
-			addr := sandbox.start(t, "", nil)
+			// The session in the unit's sandbox hands the message to the
+			// installed agent, run as mppd-deliver.service runs it.
+			addr := sandbox.start(t, "", []string{"-delivery-socket", agent})
 			pkgPostAndFind(t, addr, u, "socket-activate")
 		})
-		t.Run("without-postdrop-fails", func(t *testing.T) {
-			// The control: take away group postdrop and the same sandbox
-			// cannot deliver (postdrop's setgid bit is void under
-			// no_new_privs): the test above passes because of the groups,
-			// not in spite of them.
-			addr := sandbox.start(t, "mppd,shadow", []string{"-delivery-timeout", "5s"})
-			postOne(t, addr, u, pkgMessage(u, "no-postdrop"), "451")
+		t.Run("without-agent-fails", func(t *testing.T) {
+			// The control: without the agent the same sandbox cannot
+			// deliver (postdrop's setgid bit is void under no_new_privs,
+			// and mppd is in no MTA's group): the test above passes
+			// because of the agent.
+			addr := sandbox.start(t, "", []string{"-delivery-timeout", "5s"})
+			postOne(t, addr, u, pkgMessage(u, "no-agent"), "451")
 		})
 		t.Run("pam", func(t *testing.T) {
 			// -auth pam:mpp with the shipped /etc/pam.d/mpp: mppd runs
@@ -223,7 +232,7 @@ func TestPackage(t *testing.T) {
 			// inherited), and pam_unix in it reads /etc/shadow through
 			// the group shadow.
 			args := []string{"-auth", "pam:mpp", "-fail-delay", "0"}
-			addr := sandbox.start(t, "", args)
+			addr := sandbox.start(t, "", append(args, "-delivery-socket", agent))
 			pkgPostAndFind(t, addr, u, "socket-activate-pam")
 			c := newClient(t, dialRetry(t, addr))
 			c.expect("220")
@@ -232,7 +241,7 @@ func TestPackage(t *testing.T) {
 			c.cmd("QUIT", "221")
 			// The control: without the group shadow, pam_unix cannot
 			// read the hash and the right password is refused too.
-			addr = sandbox.start(t, "mppd,postdrop", args)
+			addr = sandbox.start(t, "mppd", append(args, "-delivery-socket", agent))
 			c = newClient(t, dialRetry(t, addr))
 			c.expect("220")
 			c.cmd("USER "+u.name, "250")
@@ -352,7 +361,7 @@ func pkgSystemState(t *testing.T) map[string]string {
 	st := map[string]string{}
 	conf, _ := os.ReadFile("/etc/inetd.conf")
 	st["/etc/inetd.conf"] = string(conf)
-	mention := regexp.MustCompile(`(^|[:,])mppd($|[:,])`)
+	mention := regexp.MustCompile(`(^|[:,])mppd(-deliver)?($|[:,])`)
 	for _, f := range []string{"/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -367,6 +376,47 @@ func pkgSystemState(t *testing.T) map[string]string {
 		st[f+" lines naming mppd"] = strings.Join(lines, "\n")
 	}
 	return st
+}
+
+// pkgExposure is systemd-analyze security's overall exposure of a unit.
+func pkgExposure(t *testing.T, unit string) float64 {
+	t.Helper()
+	out, _ := exec.Command("systemd-analyze", "security", "--offline=yes", unit).CombinedOutput()
+	m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", out)
+	}
+	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	return score
+}
+
+// pkgStartAgent runs the installed delivery agent as mppd-deliver.service
+// and its socket would (ExecStart=, User=, Group=, no no_new_privs; a
+// SOCK_SEQPACKET socket, group mppd, mode 0660) under
+// systemd-socket-activate, on a socket of its own, and returns its path.
+func pkgStartAgent(t *testing.T) string {
+	t.Helper()
+	unit := pkgParseUnit(t, pkgAgentUnitPath)
+	sock := pkgParseUnit(t, pkgAgentSockPath)
+	if unit.yes("NoNewPrivileges") || sock.get("ListenSequentialPacket") == "" {
+		t.Fatalf("%s: NoNewPrivileges, or no ListenSequentialPacket= in %s", pkgAgentUnitPath, pkgAgentSockPath)
+	}
+	dir, err := os.MkdirTemp("/run", "mppd-pkgagent-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "deliver.sock")
+	args := []string{"-l", path, "--seqpacket", "--", "setpriv", "--reuid", unit.get("User"), "--regid", unit.get("Group"), "--init-groups", "--"}
+	args = append(args, strings.Fields(unit.get("ExecStart"))...)
+	pkgStartDaemon(t, "systemd-socket-activate", args...)
+	for i := 0; i < 100 && !pkgFileExists(path); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	pkgRun(t, "chown", "root:"+sock.get("SocketGroup"), path)
+	pkgRun(t, "chmod", sock.get("SocketMode"), path)
+	return path
 }
 
 // pkgRegisteredInetdLine is the line the postinst registered with update-inetd,
