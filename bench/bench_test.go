@@ -79,6 +79,9 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("no figure %s in the table", k)
 		}
 	}
+	if !strings.Contains(text, "through the delivery agent / direct") {
+		t.Errorf("no delivery agent figure")
+	}
 	if !strings.Contains(text, "PASS / bare hash, sha512crypt rounds | 1.040 |") {
 		t.Errorf("PASS line not parsed")
 	}

@@ -401,13 +401,28 @@ func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *l
 		return err
 	}
 	defer listen.stop()
+	agent, agentArgs, err := startAgent(o, mppdArgs)
+	if err != nil {
+		return err
+	}
+	defer agent.stop()
+	viaAgent, err := startActivate(o.activate, false, agentArgs, strings.Fields(o.mppdEnv)...)
+	if err != nil {
+		return err
+	}
+	defer viaAgent.stop()
 	// The servers take turns; ratios are medians of each run's own.
-	var acc, lis, smtp, lisOverAcc, accOverSMTP []float64
+	var acc, lis, smtp, lisOverAcc, accOverSMTP, agentOverAcc []float64
 	for r := 0; r < sessionRuns; r++ {
 		a, err := sessionRate(mppdAccept.addr, mppProtocol.session, o.sessionTime)
 		if err != nil {
 			return fmt.Errorf("mppd sessions (--accept): %w", err)
 		}
+		g, err := sessionRate(viaAgent.addr, mppProtocol.session, o.sessionTime)
+		if err != nil {
+			return fmt.Errorf("mppd sessions (--accept, through the delivery agent): %w", err)
+		}
+		agentOverAcc = append(agentOverAcc, g/a)
 		l, err := sessionRate(listen.addr, mppProtocol.session, o.sessionTime)
 		if err != nil {
 			return fmt.Errorf("mppd sessions (-listen): %w", err)
@@ -425,6 +440,8 @@ func sessions(o *options, t *table, mppdArgs []string, mppdAccept, smtpAccept *l
 		fmt.Sprintf("connect, USER, PASS ($6$), DATA 4 KiB into `%s`, QUIT; 2 clients; median of %d runs of %v", sinkShell, sessionRuns, o.sessionTime))
 	t.add("4. sessions/s, -listen / --accept", fmt.Sprintf("%.2f", median(lisOverAcc)), "",
 		fmt.Sprintf("-listen %.0f/s", median(lis)))
+	t.add("4. sessions/s, --accept through the delivery agent / direct", fmt.Sprintf("%.2f", median(agentOverAcc)), "≥ 0.90",
+		"each message handed to mppd -delivery-agent (the systemd units' path) rather than run by the session")
 	if smtpAccept != nil {
 		t.add("5. sessions/s: mppd / msmtpd", fmt.Sprintf("%.2f", median(accOverSMTP)), "> 1",
 			fmt.Sprintf("msmtpd %.0f/s (EHLO, MAIL, RCPT, DATA, QUIT; it checks no password)", median(smtp)))
