@@ -19,6 +19,8 @@ type ctMTA struct {
 	where     string // where a delivered message is found: files grep -r searches
 	sender    string // how the envelope sender shows in it (a regexp; %s is the address)
 	failFirst bool   // unconfigured, it must refuse with 451 (and then work once after ran)
+	relayDown string // shell that stops the relay it hands mail to (a 451 then), and relayUp
+	relayUp   string
 }
 
 var ctMTAs = []ctMTA{
@@ -42,9 +44,16 @@ mkdir -p /var/tmp/msmtp-sink
 { echo "X-Envelope-From: $1"; cat; } > /var/tmp/msmtp-sink/$$.eml
 EOF
 chmod 755 /usr/local/bin/msmtp-sink
-systemd-run --unit=msmtp-sink /usr/bin/msmtpd --interface=127.0.0.1 --port=2525 --command='/usr/local/bin/msmtp-sink %F'
+cat > /etc/systemd/system/msmtp-sink.service <<'UNIT'
+[Service]
+# %% is a literal % for systemd: msmtpd puts the sender there.
+ExecStart=/usr/bin/msmtpd --interface=127.0.0.1 --port=2525 "--command=/usr/local/bin/msmtp-sink %%F"
+UNIT
+systemctl daemon-reload
+systemctl start msmtp-sink
 printf 'account default\nhost 127.0.0.1\nport 2525\nauth off\ntls off\n' > /etc/msmtprc
 chmod 644 /etc/msmtprc`,
+		relayDown: "systemctl stop msmtp-sink", relayUp: "systemctl start msmtp-sink",
 		where: "/var/tmp/msmtp-sink", sender: `(?m)^X-Envelope-From: %s$`},
 	{name: "exim4-daemon-heavy", pkgs: []string{"exim4-daemon-heavy"}, where: "/var/mail/alice", sender: `(?m)^Return-path: <%s>`},
 }
@@ -102,6 +111,19 @@ systemd-run --unit=xinetd-test /opt/xinetd/usr/sbin/xinetd -dontfork -f /etc/xin
 					t.Fatalf("unconfigured %s: want a 451, got %v: %s", m.name, err, out)
 				}
 				c.sh(m.after)
+			}
+			if m.relayDown != "" {
+				// The relay stopped: msmtp cannot hand the message on,
+				// so mppd must not say 250; the log has msmtp's words.
+				c.sh(m.relayDown)
+				out, err := ctPost(c, "alice", "218", "relay-down-"+m.name)
+				if err == nil || !strings.Contains(out, "451") {
+					t.Errorf("relay down: want a 451, got %v: %s", err, out)
+				}
+				if j := c.journal("-t", "mppd", "-n", "6"); !strings.Contains(j, "Connection refused") && !strings.Contains(j, "cannot connect") {
+					t.Errorf("relay down: the log does not say why:\n%s", j)
+				}
+				c.sh(m.relayUp)
 			}
 			for _, l := range ctLaunchers {
 				marker := fmt.Sprintf("%s-%s-%s", m.name, l.name, randomHex(4))

@@ -28,10 +28,24 @@ func TestContainerPackageLifecycle(t *testing.T) {
 		// Nothing starts on install (README, Packages).
 		t.Errorf("after install: %q", out)
 	}
-	c.sh("printf 'postfix postfix/main_mailer_type select Local only\\npostfix postfix/mailname string mppd-ct.mppd.test\\n' | debconf-set-selections")
-	c.must("apt-get", "install", "-y", "-q", "postfix")
 	ctAddUser(c, "alice")
 	c.must("systemctl", "enable", "--now", "mppd.socket")
+	// apt installed what mppd recommends, Debian's default MTA (exim4);
+	// the administrator removes it. No MTA: a 451, and the log says what
+	// to do.
+	owner := strings.TrimSpace(c.must("sh", "-c", "dpkg -S \"$(readlink -f /usr/sbin/sendmail)\" | cut -d: -f1"))
+	if !strings.HasPrefix(owner, "exim4") {
+		t.Errorf("apt-get install ./mppd.deb brought %q as sendmail, not exim4 (Recommends: default-mta)", owner)
+	}
+	c.must("apt-get", "remove", "-y", "-q", owner)
+	if out, err := ctPost(c, "alice", "218", "no-mta"); err == nil || !strings.Contains(out, "451") {
+		t.Errorf("with no MTA: %v %s", err, out)
+	}
+	if j := c.journal("-t", "mppd", "-n", "10"); !strings.Contains(j, "install an MTA that provides it") {
+		t.Errorf("with no MTA the log does not name the fix:\n%s", j)
+	}
+	c.sh("printf 'postfix postfix/main_mailer_type select Local only\\npostfix postfix/mailname string mppd-ct.mppd.test\\n' | debconf-set-selections")
+	c.must("apt-get", "install", "-y", "-q", "postfix")
 	ctPostAndFind(t, c, "218")
 	agentPID := strings.TrimSpace(c.must("systemctl", "show", "-p", "MainPID", "--value", "mppd-deliver.service"))
 	if agentPID == "0" {

@@ -123,6 +123,9 @@ func (d *sendmail) Deliver(ctx context.Context, env Envelope, msg *os.File) erro
 	// hold the session forever.
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			err = fmt.Errorf("%w: no mail system: install an MTA that provides it (Debian: apt-get install default-mta), or set -sendmail", err)
+		}
 		return tempError("Local error encountered: mail system unavailable, try again later", err)
 	}
 	done := make(chan error, 1)
