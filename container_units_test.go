@@ -81,6 +81,17 @@ func TestContainerSystemdUnits(t *testing.T) {
 		if out := c.must("systemctl", "show", "-p", "User", "-p", "NoNewPrivileges", "--value", "mppd-deliver.service"); strings.Fields(out)[0] != "mppd-deliver" {
 			t.Errorf("mppd-deliver.service: %q", out)
 		}
+		// Every session in mppd.slice, under its memory ceiling.
+		cl := ctClient(t, c, "", "127.0.0.1:218")
+		cl.expect("220")
+		slice := c.sh(`systemctl show -p Slice,MemoryMax --value 'mppd@*.service'`)
+		if f := strings.Fields(slice); len(f) != 2 || f[0] != "mppd.slice" || f[1] != "67108864" {
+			t.Errorf("the session's Slice= and MemoryMax=: %q", slice)
+		}
+		if m := strings.TrimSpace(c.must("systemctl", "show", "-p", "MemoryMax", "--value", "mppd.slice")); m != "805306368" {
+			t.Errorf("mppd.slice MemoryMax=%s", m)
+		}
+		cl.cmd("QUIT", "221")
 	})
 
 	t.Run("journal-and-REMOTE_ADDR", func(t *testing.T) {
@@ -111,7 +122,7 @@ func TestContainerSystemdUnits(t *testing.T) {
 		if fields == nil {
 			t.Fatalf("no journal entry MPPD_RIP=127.0.0.5:\n%s", c.journal("-n", "20"))
 		}
-		for k, want := range map[string]string{"MPPD_USER": "alice", "MPPD_REASON": "wrong password", "SYSLOG_IDENTIFIER": "mppd", "PRIORITY": "4", "_SYSTEMD_SLICE": "system-mppd.slice"} {
+		for k, want := range map[string]string{"MPPD_USER": "alice", "MPPD_REASON": "wrong password", "SYSLOG_IDENTIFIER": "mppd", "PRIORITY": "4", "_SYSTEMD_SLICE": "mppd.slice"} {
 			if got := fmt.Sprint(fields[k]); got != want {
 				t.Errorf("journal field %s = %q, want %q", k, got, want)
 			}
@@ -179,6 +190,76 @@ func TestContainerSystemdUnits(t *testing.T) {
 		if j := c.journal("-u", "mppd.socket", "-n", "5"); !strings.Contains(j, "Too many incoming connections (11) from source 127.0.0.7") {
 			t.Errorf("mppd.socket did not log the refusal:\n%s", j)
 		}
+	})
+
+	t.Run("fail2ban", func(t *testing.T) {
+		c.t = t
+		// The shipped filter and jail, enabled as mppd(8) says, with
+		// fail2ban's systemd backend reading the journal.
+		c.must("apt-get", "install", "-y", "-q", "fail2ban", "python3-systemd", "nftables")
+		c.sh(`cp /usr/share/doc/mppd/examples/fail2ban/filter.d/mppd.conf /etc/fail2ban/filter.d/mppd.conf
+sed 's/^enabled *= *false/enabled  = true/' /usr/share/doc/mppd/examples/fail2ban/jail.d/mppd.conf > /etc/fail2ban/jail.d/mppd.conf
+# Debian 12's fail2ban bans with iptables by default; this host has
+# nftables, as Debian 12 installs it.
+printf '[mppd]\nmaxretry = 3\nbanaction = nftables-multiport\n' > /etc/fail2ban/jail.d/mppd-test.local
+# Debian enables an sshd jail that reads /var/log/auth.log, which a host
+# without rsyslog does not have: without this fail2ban does not start.
+printf '[sshd]\nenabled = false\n' > /etc/fail2ban/jail.d/no-sshd.local
+systemctl restart fail2ban`)
+		if !waitFor(30*time.Second, func() bool { _, err := c.run(nil, "fail2ban-client", "status", "mppd"); return err == nil }) {
+			t.Fatalf("the mppd jail did not start:\n%s", c.journal("-u", "fail2ban", "-n", "30"))
+		}
+		// A local user forges mppd's failure line for a victim's address:
+		// it must not count.
+		// As a person (uid 1000) and as a system account (www-data,
+		// whose lines journald keeps in the system journal).
+		for i := 0; i < 5; i++ {
+			for _, u := range []string{"alice", "www-data"} {
+				c.must("runuser", "-u", u, "--", "logger", "-t", "mppd", "-p", "mail.warning",
+					`authentication failed reason="wrong password" rip=127.0.0.10 session=0123456789ab user=alice`)
+			}
+		}
+		// Three real failures from 127.0.0.9, at once (each waits
+		// -fail-delay).
+		done := make(chan struct{})
+		for i := 0; i < 3; i++ {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				conn, err := c.dial("127.0.0.9", "127.0.0.1:218")
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				cl := newClient(t, conn)
+				cl.expect("220")
+				cl.cmd("USER alice", "250")
+				cl.cmd("PASS wrong", "530")
+				cl.cmd("QUIT", "221")
+			}()
+		}
+		for i := 0; i < 3; i++ {
+			<-done
+		}
+		var status string
+		banned := waitFor(30*time.Second, func() bool {
+			status, _ = c.run(nil, "fail2ban-client", "status", "mppd")
+			return strings.Contains(status, "127.0.0.9")
+		})
+		if !banned {
+			t.Fatalf("127.0.0.9 not banned after 3 failures:\n%s\n%s", status, c.journal("-u", "fail2ban", "-n", "20"))
+		}
+		if strings.Contains(status, "127.0.0.10") {
+			t.Errorf("a forged journal line got 127.0.0.10 banned:\n%s", status)
+		}
+		// Banned means refused at the door.
+		if conn, err := c.dial("127.0.0.9", "127.0.0.1:218"); err == nil {
+			conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+			if line, err := bufio.NewReader(conn).ReadString('\n'); err == nil {
+				t.Errorf("a banned address still got %q", line)
+			}
+			conn.Close()
+		}
+		c.must("fail2ban-client", "unban", "--all")
 	})
 
 	t.Run("RuntimeMaxSec", func(t *testing.T) {
