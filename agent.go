@@ -187,6 +187,18 @@ func (a *autoDeliverer) Deliver(ctx context.Context, env Envelope, msg *os.File)
 	return a.direct.Deliver(ctx, env, msg)
 }
 
+// commandOf is the delivery command a Deliverer runs in this process, if
+// any: an agentClient runs none.
+func commandOf(d Deliverer) *sendmail {
+	switch d := d.(type) {
+	case *sendmail:
+		return d
+	case *autoDeliverer:
+		return d.direct
+	}
+	return nil
+}
+
 func noNewPrivs() bool {
 	v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
 	return err == nil && v == 1

@@ -288,3 +288,17 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// The agent is a server: a delivery command that is not there is said at
+// its start, where the administrator looks, not only at the first 451.
+func TestAgentWarnsMissingSendmail(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "deliver.sock")
+	logs := startLauncher(t, mppdBinary(t), "-delivery-agent", "-session-user", "", "-listen", sock,
+		"-log", "stderr", "-sendmail", "/nonexistent/sendmail -t")
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(logs.String(), "delivery agent listening") }) {
+		t.Fatalf("the agent did not start:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "delivery command missing") {
+		t.Errorf("no warning for a missing -sendmail:\n%s", logs)
+	}
+}

@@ -203,17 +203,7 @@ func run(args []string) int {
 		return exitOK
 	}
 	log.WithFields(logrus.Fields{"mode": st.mode, "version": mppdVersion()}).Info("listening")
-	if sm, ok := cfg.Deliver.(*sendmail); ok {
-		if err := sm.missing(); err != nil {
-			// Not fatal, as for one session (deliver.go), but a server that
-			// would answer every text 451 says so once, where its
-			// administrator looks.
-			log.WithError(err).Warn("delivery command missing: every message will be answered 451 until it is there")
-			if o.listen != "" {
-				fmt.Fprintf(diag, "mppd: warning: %v: every message will be answered 451 until it is there\n", err)
-			}
-		}
-	}
+	warnIfMissing(commandOf(cfg.Deliver), log, o.listen != "", diag)
 	for _, l := range st.listeners {
 		log.WithField("address", l.Addr().String()).Info("listening on")
 		if o.listen != "" {
@@ -419,6 +409,21 @@ func sourceKey(c interface{ RemoteAddr() net.Addr }) string {
 	return p.String()
 }
 
+// warnIfMissing: not fatal, as for one session (deliver.go), but a server
+// that would answer every text 451 says so once, where its administrator
+// looks (and on stderr too, for -listen).
+func warnIfMissing(sm *sendmail, log *logrus.Logger, toStderr bool, diag io.Writer) {
+	if sm == nil {
+		return
+	}
+	if err := sm.missing(); err != nil {
+		log.WithError(err).Warn("delivery command missing: every message will be answered 451 until it is there")
+		if toStderr {
+			fmt.Fprintf(diag, "mppd: warning: %v: every message will be answered 451 until it is there\n", err)
+		}
+	}
+}
+
 // runDeliveryAgent is -delivery-agent (agent.go): no sessions, only the
 // hand-over socket.
 func runDeliveryAgent(o *options, log *logrus.Logger, fail func(int, string, error) int) int {
@@ -452,6 +457,7 @@ func runDeliveryAgent(o *options, log *logrus.Logger, fail func(int, string, err
 	}
 	closeInheritedFDs()
 	log.WithFields(logrus.Fields{"version": mppdVersion(), "sendmail": o.sendmail}).Info("delivery agent listening")
+	warnIfMissing(sm, log, false, nil)
 	a.serve(listeners)
 	return exitOK
 }

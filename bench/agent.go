@@ -14,7 +14,7 @@ import (
 func startAgent(o *options, mppdArgs []string) (*launcher, []string, error) {
 	sock := filepath.Join(o.dir, "deliver.sock")
 	l := &launcher{name: "mppd -delivery-agent", addr: sock, out: &lockedBuffer{},
-		cmd: exec.Command(o.mppd, "-delivery-agent", "-listen", sock, "-sendmail", mppdSink, "-log", "stderr")}
+		cmd: exec.Command(o.mppd, "-delivery-agent", "-session-user", "", "-listen", sock, "-sendmail", mppdSink, "-log", "stderr")}
 	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
 	if err := l.cmd.Start(); err != nil {
 		return nil, nil, err
