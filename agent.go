@@ -24,12 +24,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"os/user"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -252,31 +250,14 @@ func newDeliveryAgent(sm *sendmail, sessionUser string, maxDeliveries int, log *
 // serve accepts on every listener until SIGTERM, then lets the deliveries
 // under way finish: a message being handed to sendmail is not cut off.
 func (a *deliveryAgent) serve(listeners []net.Listener) {
-	var wg sync.WaitGroup
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	go func() {
-		sig := <-stop
-		a.log.WithField("signal", sig.String()).Info("delivery agent stopping")
-		for _, l := range listeners {
-			l.Close()
-		}
-	}()
-	var accepting sync.WaitGroup
-	for _, l := range listeners {
+	serveUntilSignal(listeners, a.log, "delivery agent stopping", func(l net.Listener, wg *sync.WaitGroup) {
 		ul, ok := l.(*net.UnixListener)
 		if !ok {
 			a.log.WithField("address", l.Addr().String()).Error("delivery agent: not a Unix socket, ignored")
-			continue
+			return
 		}
-		accepting.Add(1)
-		go func() {
-			defer accepting.Done()
-			a.acceptLoop(ul, &wg)
-		}()
-	}
-	accepting.Wait()
-	wg.Wait()
+		a.acceptLoop(ul, wg)
+	})
 }
 
 func (a *deliveryAgent) acceptLoop(l *net.UnixListener, wg *sync.WaitGroup) {

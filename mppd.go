@@ -288,12 +288,21 @@ func (o *options) identity() (*Identity, error) {
 // goroutine, with the same code as a single inherited connection. SIGTERM or
 // SIGINT stop accepting; sessions under way are given time to finish.
 func serveListeners(cfg *Config, tr *transport, listeners []net.Listener, limits *sessionLimits) {
+	serveUntilSignal(listeners, cfg.Log, "stopping: no new sessions", func(l net.Listener, wg *sync.WaitGroup) {
+		acceptLoop(cfg, tr, l, limits, wg)
+	})
+}
+
+// serveUntilSignal runs accept on every listener until SIGTERM or SIGINT
+// closes them, then waits for the work under way, which accept counts in
+// wg: sessions of a server, deliveries of the agent.
+func serveUntilSignal(listeners []net.Listener, log *logrus.Logger, stopping string, accept func(net.Listener, *sync.WaitGroup)) {
 	var wg sync.WaitGroup
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
 		sig := <-stop
-		cfg.Log.WithField("signal", sig.String()).Info("stopping: no new sessions")
+		log.WithField("signal", sig.String()).Info(stopping)
 		for _, l := range listeners {
 			l.Close()
 		}
@@ -301,10 +310,10 @@ func serveListeners(cfg *Config, tr *transport, listeners []net.Listener, limits
 	var accepting sync.WaitGroup
 	for _, l := range listeners {
 		accepting.Add(1)
-		go func(l net.Listener) {
+		go func() {
 			defer accepting.Done()
-			acceptLoop(cfg, tr, l, limits, &wg)
-		}(l)
+			accept(l, &wg)
+		}()
 	}
 	accepting.Wait()
 	wg.Wait()
