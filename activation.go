@@ -249,3 +249,20 @@ func (c *pipeConn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline does nothing: a pipe's reader is the process that started
 // mppd, not a remote client.
 func (c *pipeConn) SetWriteDeadline(time.Time) error { return nil }
+
+// agentSocketsPassed says whether systemd passed the delivery agent's
+// socket (mppd-deliver.socket: a listening SOCK_SEQPACKET Unix socket,
+// which no session is ever given): then this process is the agent, and
+// the unit needs no flag to say so.
+func agentSocketsPassed() bool {
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") == "" {
+		return false
+	}
+	const fd = 3 // SD_LISTEN_FDS_START
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil || typ != unix.SOCK_SEQPACKET {
+		return false
+	}
+	dom, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	return err == nil && dom == unix.AF_UNIX && isListening(fd)
+}

@@ -76,6 +76,8 @@ type options struct {
 
 	// Activation and logging
 	listen        string
+	configPath    string // config.go
+	printConfig   bool
 	maxSessions   int
 	maxPerAddress int
 	logTarget     string
@@ -124,6 +126,8 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.maxPerAddress, "max-sessions-per-address", 10, "concurrent sessions of a -listen or Accept=no server from one client address, an IPv6 /64 counting as one (`count`); 0: no limit")
 	fs.StringVar(&o.logTarget, "log", logAuto, "log `target`: auto, journal, syslog, stderr or none")
 	fs.BoolVar(&o.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&o.configPath, "config", defaultConfigPath, "settings `file`, \"name = value\" lines with the flags' names; a flag given here wins; \"\": none")
+	fs.BoolVar(&o.printConfig, "print-config", false, "check the settings, print them with where each came from, and exit")
 
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: mppd [flags]\n\n"+
@@ -150,22 +154,28 @@ func run(args []string) int {
 	if stderrFree {
 		diag = os.Stderr
 	}
-	var o options
-	fs := newFlagSet(&o, diag)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+	s, cmdLog, err := loadSettings(args, diag)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		return exitUsage
+	case err != nil && !errors.As(err, new(*configError)):
+		return exitUsage // the flag package said why
+	case err != nil:
+		// Logged where the command line (or the default) says: nothing of
+		// a file that cannot be used is used, its log setting neither.
+		if log, _, lerr := newLogger(cmdLog, stderrFree); lerr == nil {
+			log.WithError(err).Error("bad configuration file: not started")
 		}
-		return exitUsage
+		fmt.Fprintln(diag, "mppd:", err)
+		return exitConfig
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(diag, "mppd: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
-	if o.showVersion {
+	if s.o.showVersion {
 		fmt.Println("mppd", mppdVersion())
 		return exitOK
 	}
+	o := &s.o
 
 	log, logUsed, err := newLogger(o.logTarget, stderrFree)
 	if err != nil {
@@ -179,16 +189,16 @@ func run(args []string) int {
 		fmt.Fprintln(diag, "mppd:", err)
 		return status
 	}
-	if o.deliveryAgent {
-		return runDeliveryAgent(&o, log, fail)
+	if o.deliveryAgent || agentSocketsPassed() {
+		return runDeliveryAgent(o, log, fail)
 	}
-	cfg, err := o.config(log)
+	cfg, tr, err := o.build(log)
 	if err != nil {
 		return fail(exitConfig, "bad configuration", err)
 	}
-	tr, err := newTransport(o.tlsCert, o.tlsKey, o.requireTLS, log)
-	if err != nil {
-		return fail(exitConfig, "bad configuration", err)
+	if o.printConfig {
+		s.print(os.Stdout)
+		return exitOK
 	}
 
 	st, err := activate(o.listen)
@@ -210,8 +220,23 @@ func run(args []string) int {
 			fmt.Fprintf(diag, "mppd: listening on %s\n", l.Addr())
 		}
 	}
-	serveListeners(cfg, tr, st.listeners, newSessionLimits(o.maxSessions, o.maxPerAddress))
+	r := &reloader{args: args, path: o.configPath, log: log, stamp: stampOf(o.configPath), cfg: cfg, tr: tr, current: *o}
+	serveListeners(r, st.listeners, newSessionLimits(o.maxSessions, o.maxPerAddress))
 	return exitOK
+}
+
+// build checks the options and makes what sessions share: the Config and
+// the transport (plain or TLS).
+func (o *options) build(log *logrus.Logger) (*Config, *transport, error) {
+	cfg, err := o.config(log)
+	if err != nil {
+		return nil, nil, err
+	}
+	tr, err := newTransport(o.tlsCert, o.tlsKey, o.requireTLS, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, tr, nil
 }
 
 // config checks the options and builds what sessions share.
@@ -287,9 +312,9 @@ func (o *options) identity() (*Identity, error) {
 // serveListeners accepts on every listener and runs each session in its own
 // goroutine, with the same code as a single inherited connection. SIGTERM or
 // SIGINT stop accepting; sessions under way are given time to finish.
-func serveListeners(cfg *Config, tr *transport, listeners []net.Listener, limits *sessionLimits) {
-	serveUntilSignal(listeners, cfg.Log, "stopping: no new sessions", func(l net.Listener, wg *sync.WaitGroup) {
-		acceptLoop(cfg, tr, l, limits, wg)
+func serveListeners(r *reloader, listeners []net.Listener, limits *sessionLimits) {
+	serveUntilSignal(listeners, r.log, "stopping: no new sessions", func(l net.Listener, wg *sync.WaitGroup) {
+		acceptLoop(r, l, limits, wg)
 	})
 }
 
@@ -319,7 +344,7 @@ func serveUntilSignal(listeners []net.Listener, log *logrus.Logger, stopping str
 	wg.Wait()
 }
 
-func acceptLoop(cfg *Config, tr *transport, l net.Listener, limits *sessionLimits, wg *sync.WaitGroup) {
+func acceptLoop(r *reloader, l net.Listener, limits *sessionLimits, wg *sync.WaitGroup) {
 	backoff := 5 * time.Millisecond
 	for {
 		c, err := l.Accept()
@@ -328,7 +353,7 @@ func acceptLoop(cfg *Config, tr *transport, l net.Listener, limits *sessionLimit
 				return
 			}
 			// EMFILE and the like: wait and try again, as net/http does.
-			cfg.Log.WithError(err).Warn("accept failed")
+			r.log.WithError(err).Warn("accept failed")
 			time.Sleep(backoff)
 			backoff = min(2*backoff, time.Second)
 			continue
@@ -336,12 +361,14 @@ func acceptLoop(cfg *Config, tr *transport, l net.Listener, limits *sessionLimit
 		backoff = 5 * time.Millisecond
 		source := sourceKey(c)
 		if refusal := limits.take(source); refusal != "" {
-			cfg.Log.WithField("rip", peerAddr(c)).Warn("refused: " + strings.ToLower(refusal))
+			r.log.WithField("rip", peerAddr(c)).Warn("refused: " + strings.ToLower(refusal))
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			writeReply(c, codeLocalError, refusal+", try again later")
 			c.Close()
 			continue
 		}
+		// The settings as the file has them now (reread if it changed).
+		cfg, tr := r.get()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

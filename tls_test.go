@@ -119,7 +119,7 @@ func tlsServer(t *testing.T, cfg *Config, tr *transport) string {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	go func() {
-		acceptLoop(cfg, tr, l, newSessionLimits(10, 0), &wg)
+		acceptLoop(&reloader{cfg: cfg, tr: tr, log: cfg.Log}, l, newSessionLimits(10, 0), &wg)
 		close(done)
 	}()
 	t.Cleanup(func() { l.Close(); <-done; wg.Wait() })

@@ -56,7 +56,7 @@ next:
 // hardening, line for line.
 func TestTLSUnitsMatchPlainOnes(t *testing.T) {
 	plain, tlsSvc := unitSettings(t, "systemd/mppd@.service"), unitSettings(t, "systemd/mppd-tls@.service")
-	skip := []string{"Unit/Description", "Unit/Documentation", "Service/ExecStart", "Service/LoadCredential"}
+	skip := []string{"Unit/Description", "Unit/Documentation", "Service/LoadCredential"}
 	if a, b := strings.Join(without(plain, skip...), "\n"), strings.Join(without(tlsSvc, skip...), "\n"); a != b {
 		t.Errorf("mppd-tls@.service differs from mppd@.service beyond TLS:\n--- mppd@.service\n%s\n--- mppd-tls@.service\n%s", a, b)
 	}
@@ -66,7 +66,9 @@ func TestTLSUnitsMatchPlainOnes(t *testing.T) {
 		t.Errorf("mppd-tls.socket differs from mppd.socket beyond its port:\n%s\n---\n%s", a, b)
 	}
 	want := []string{
-		"Service/ExecStart=/usr/sbin/mppd -tls-cert %d/tls-cert -tls-key %d/tls-key",
+		// No flags: mppd finds the credentials, and the settings are
+		// /etc/mppd/mppd.conf's.
+		"Service/ExecStart=/usr/sbin/mppd",
 		"Service/LoadCredential=tls-cert:/etc/mppd/tls/cert.pem",
 		"Service/LoadCredential=tls-key:/etc/mppd/tls/key.pem",
 	}
@@ -123,9 +125,10 @@ func TestTLSUnitsVerify(t *testing.T) {
 }
 
 // TestTLSUnitUnderSocketActivate runs the TLS service's own ExecStart= under
-// systemd-socket-activate --accept, as mppd-tls.socket would (with %d the
-// credentials directory systemd fills from LoadCredential=), posts with mpp,
-// then renews the certificate: the next connection has it, no restart.
+// systemd-socket-activate --accept, as mppd-tls.socket would (with
+// $CREDENTIALS_DIRECTORY the directory systemd fills from LoadCredential=),
+// posts with mpp, then renews the certificate: the next connection has it,
+// no restart.
 func TestTLSUnitUnderSocketActivate(t *testing.T) {
 	ssa := needProgram(t, "systemd-socket-activate")
 	dir, flags := e2eSetup(t, "")
@@ -139,13 +142,13 @@ func TestTLSUnitUnderSocketActivate(t *testing.T) {
 			execStart = v
 		}
 	}
-	argv := strings.Fields(strings.ReplaceAll(execStart, "%d", creds))
+	argv := strings.Fields(execStart)
 	if len(argv) == 0 || argv[0] != "/usr/sbin/mppd" {
 		t.Fatalf("ExecStart=%s", execStart)
 	}
 	argv[0] = mppdBinary(t)
 	addr := freePort(t)
-	startLauncher(t, ssa, append(append(append([]string{"-l", addr, "--accept", "--"}, argv...), flags...), "-log", "stderr")...)
+	startLauncher(t, ssa, append(append(append([]string{"-l", addr, "--accept", "-E", "CREDENTIALS_DIRECTORY=" + creds, "--"}, argv...), flags...), "-log", "stderr", "-config", "")...)
 	dialRetry(t, addr).Close()
 
 	conf := mppConfig(t, addr, ca.pem, fixturePassword)

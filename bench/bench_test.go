@@ -49,7 +49,7 @@ func TestSmoke(t *testing.T) {
 	dir := t.TempDir()
 	o := &options{mppd: filepath.Join(dir, "mppd"), floor: filepath.Join(dir, "floor"), msmtpd: msmtpd,
 		activate: activate, size: 1 << 20, bigSize: 3 << 20, rounds: 1, greetings: 3,
-		sessionTime: 150 * time.Millisecond, loginClients: 12, dir: dir}
+		sessionTime: 150 * time.Millisecond, loginClients: 12, dir: dir, conf: "../packaging/mppd.conf"}
 	if out, err := exec.Command("go", "build", "-o", o.mppd, "..").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -78,6 +78,9 @@ func TestSmoke(t *testing.T) {
 		if !seen {
 			t.Errorf("no figure %s in the table", k)
 		}
+	}
+	if !strings.Contains(text, "with the shipped mppd.conf / without") {
+		t.Errorf("no configuration file figure")
 	}
 	if !strings.Contains(text, "through the delivery agent / direct") {
 		t.Errorf("no delivery agent figure")

@@ -75,6 +75,7 @@ type options struct {
 	only                          string        // figures to measure, "1,3"; "": all
 	mppdFlags                     string        // more flags for mppd
 	mppdEnv                       string        // environment for mppd under systemd-socket-activate
+	conf                          string        // figure 3: the shipped mppd.conf; "": not measured
 	dir                           string
 }
 
@@ -87,6 +88,7 @@ func (o *options) want(n int) bool {
 func main() {
 	var o options
 	flag.StringVar(&o.mppd, "mppd", "", "mppd `binary` to measure")
+	flag.StringVar(&o.conf, "conf", "packaging/mppd.conf", "the shipped settings `file`, for the start with a configuration file (figure 3); empty: not measured")
 	flag.StringVar(&o.floor, "floor", "", "minimal C `program` that writes one line to fd 3 (the process-start floor)")
 	flag.StringVar(&o.msmtpd, "msmtpd", "/opt/msmtp/usr/bin/msmtpd", "the peer's `binary`; empty: no peer figures")
 	flag.StringVar(&o.activate, "activate", "systemd-socket-activate", "systemd-socket-activate `binary`")
@@ -186,7 +188,9 @@ func run(o *options, progress io.Writer) (*table, error) {
 	if err := os.WriteFile(passwd, []byte(benchUser+":"+benchHash+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	mppdArgs := []string{o.mppd, "-passwd", passwd, "-sendmail", mppdSink,
+	// -config "": the figures do not depend on this machine's
+	// /etc/mppd/mppd.conf (figure 3 measures a file of its own).
+	mppdArgs := []string{o.mppd, "-config", "", "-passwd", passwd, "-sendmail", mppdSink,
 		"-max-message-size", "0", "-hostname", "bench", "-fail-delay", "0"}
 	mppdArgs = append(mppdArgs, strings.Fields(o.mppdFlags)...)
 	msmtpdArgs := []string{o.msmtpd, "--inetd", "--log=none", "--command=" + msmtpdSink}
@@ -344,7 +348,18 @@ func startAndSessions(o *options, t *table, mppdArgs, msmtpdArgs []string, say f
 		defer smtpAccept.stop()
 	}
 	if o.want(3) {
-		if err := start(o, t, floor, mppdAccept, smtpAccept, say); err != nil {
+		var withConf *launcher
+		if o.conf != "" {
+			args, err := withConfigFile(o, mppdArgs)
+			if err != nil {
+				return err
+			}
+			if withConf, err = startActivate(o.activate, false, args, strings.Fields(o.mppdEnv)...); err != nil {
+				return err
+			}
+			defer withConf.stop()
+		}
+		if err := start(o, t, floor, mppdAccept, smtpAccept, withConf, say); err != nil {
 			return err
 		}
 	}
@@ -355,14 +370,14 @@ func startAndSessions(o *options, t *table, mppdArgs, msmtpdArgs []string, say f
 }
 
 // start: figure 3, connect to greeting, the programs taking turns.
-func start(o *options, t *table, floor, mppdAccept, smtpAccept *launcher, say func(string, ...any)) error {
+func start(o *options, t *table, floor, mppdAccept, smtpAccept, withConf *launcher, say func(string, ...any)) error {
 	say("start: %d connections each to the greeting", o.greetings)
-	var floorT, mppT, smtpT []time.Duration
+	var floorT, mppT, smtpT, confT []time.Duration
 	for i := 0; i < o.greetings; i++ {
 		for _, x := range []struct {
 			l *launcher
 			d *[]time.Duration
-		}{{floor, &floorT}, {mppdAccept, &mppT}, {smtpAccept, &smtpT}} {
+		}{{floor, &floorT}, {mppdAccept, &mppT}, {smtpAccept, &smtpT}, {withConf, &confT}} {
 			if x.l == nil {
 				continue
 			}
@@ -379,6 +394,10 @@ func start(o *options, t *table, floor, mppdAccept, smtpAccept *launcher, say fu
 	t.add("3. exec to 220 greeting: mppd / C floor", ratio(median(mppT), median(floorT)), "as low as it goes",
 		fmt.Sprintf("medians of %d: mppd %s, one-line C program %s (p90 %s / %s)", o.greetings,
 			ms(median(mppT)), ms(median(floorT)), ms(pct(mppT, 90)), ms(pct(floorT, 90))))
+	if withConf != nil {
+		t.add("3. exec to 220: with the shipped mppd.conf / without", ratio(median(confT), median(mppT)), "≤ 1.05",
+			fmt.Sprintf("the packaged file, every setting commented, and three set; median %s", ms(median(confT))))
+	}
 	if smtpAccept != nil {
 		t.add("5. exec to greeting: mppd / msmtpd", ratio(median(mppT), median(smtpT)), "< 1",
 			fmt.Sprintf("msmtpd median %s (`--accept --inetd`: it reads stdin)", ms(median(smtpT))))
@@ -1136,4 +1155,29 @@ func trickleNOOP(addr string, limit time.Duration) (time.Duration, string, error
 		}
 		last, lastAt = strings.TrimSpace(line), time.Since(start)
 	}
+}
+
+// withConfigFile is mppdArgs reading a copy of the shipped mppd.conf (its
+// settings all commented out) with three settings of its own, at their
+// defaults, instead of none: what the file costs a process at start.
+func withConfigFile(o *options, mppdArgs []string) ([]string, error) {
+	shipped, err := os.ReadFile(o.conf)
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(o.dir, "mppd.conf")
+	text := string(shipped) + "idle-timeout = 5m\nmax-errors = 10\nfrom-policy = sender\n"
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		return nil, err
+	}
+	args := slices.Clone(mppdArgs)
+	for i := range args {
+		if args[i] == "-config" {
+			args[i+1] = p
+		}
+	}
+	return args, nil
 }
