@@ -84,17 +84,7 @@ func TestContainerEveryMTA(t *testing.T) {
 	ctAddUser(c, "alice")
 
 	c.must("systemctl", "enable", "--now", "mppd.socket")
-	conf := c.must("cat", "/etc/inetd.conf")
-	line := regexp.MustCompile(`(?m)^#<off># 218(\s.*)$`).FindStringSubmatch(conf)
-	if line == nil {
-		t.Fatalf("no disabled mppd line in /etc/inetd.conf:\n%s", conf)
-	}
-	c.put("/etc/inetd.conf", []byte(conf+"2219"+line[1]+"\n"), 0o644)
-	c.must("systemctl", "restart", "inetd")
-	c.sh(`mkdir -p /opt/xinetd && dpkg-deb -x /var/cache/apt/archives/xinetd_*.deb /opt/xinetd
-sed -i -e 's/^\(\s*disable\s*=\s*\)yes/\1no/' -e 's/^\(\s*port\s*=\s*\)218/\12220/' /etc/xinetd.d/mpp
-printf 'defaults\n{\n}\nincludedir /etc/xinetd.d\n' > /etc/xinetd-test.conf
-systemd-run --unit=xinetd-test /opt/xinetd/usr/sbin/xinetd -dontfork -f /etc/xinetd-test.conf -pidfile /run/xinetd-test.pid`)
+	ctServeInetdAndXinetd(c)
 
 	for i, m := range ctMTAs {
 		ok := t.Run(m.name, func(t *testing.T) {
@@ -145,6 +135,24 @@ systemd-run --unit=xinetd-test /opt/xinetd/usr/sbin/xinetd -dontfork -f /etc/xin
 			break
 		}
 	}
+}
+
+// ctServeInetdAndXinetd turns on the package's inetd line (as a copy on
+// port 2219) in the installed openbsd-inetd, and its xinetd file (enabled,
+// port 2220) under an xinetd unpacked from its package (the two conflict).
+func ctServeInetdAndXinetd(c *container) {
+	c.t.Helper()
+	conf := c.must("cat", "/etc/inetd.conf")
+	line := regexp.MustCompile(`(?m)^#<off># 218(\s.*)$`).FindStringSubmatch(conf)
+	if line == nil {
+		c.t.Fatalf("no disabled mppd line in /etc/inetd.conf:\n%s", conf)
+	}
+	c.put("/etc/inetd.conf", []byte(conf+"2219"+line[1]+"\n"), 0o644)
+	c.must("systemctl", "restart", "inetd")
+	c.sh(`mkdir -p /opt/xinetd && dpkg-deb -x /var/cache/apt/archives/xinetd_*.deb /opt/xinetd
+sed -i -e 's/^\(\s*disable\s*=\s*\)yes/\1no/' -e 's/^\(\s*port\s*=\s*\)218/\12220/' /etc/xinetd.d/mpp
+printf 'defaults\n{\n}\nincludedir /etc/xinetd.d\n' > /etc/xinetd-test.conf
+systemd-run --unit=xinetd-test /opt/xinetd/usr/sbin/xinetd -dontfork -f /etc/xinetd-test.conf -pidfile /run/xinetd-test.pid`)
 }
 
 // ctAddUser makes a real user with a home, password ctPassword (chpasswd:

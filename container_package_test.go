@@ -54,7 +54,18 @@ func TestContainerPackageLifecycle(t *testing.T) {
 
 	t.Run("upgrade", func(t *testing.T) {
 		c.t = t
+		// The administrator's edit of the conffile survives the upgrade,
+		// without a question (the packaged file did not change).
+		c.sh("echo 'hostname = kept.example' >> /etc/mppd/mppd.conf")
 		c.must("apt-get", "install", "-y", "-q", "/root/mppd-up.deb")
+		if conf := c.must("cat", "/etc/mppd/mppd.conf"); !strings.HasSuffix(conf, "hostname = kept.example\n") {
+			t.Errorf("the upgrade lost the edit of /etc/mppd/mppd.conf:\n%s", conf)
+		}
+		cl := ctClient(t, c, "", "127.0.0.1:218")
+		if g := cl.expect("220"); !strings.Contains(g, "kept.example") {
+			t.Errorf("after the upgrade: greeting %q", g)
+		}
+		cl.cmd("QUIT", "221")
 		if v := c.must("dpkg-query", "-W", "-f", "${Version}", "mppd"); !strings.HasSuffix(v, "+up1") {
 			t.Fatalf("version after upgrade: %q", v)
 		}
@@ -83,7 +94,7 @@ func TestContainerPackageLifecycle(t *testing.T) {
 			}
 		}
 		// The administrator's configuration and the users stay.
-		for _, f := range []string{"/etc/xinetd.d/mpp", "/etc/pam.d/mpp"} {
+		for _, f := range []string{"/etc/xinetd.d/mpp", "/etc/pam.d/mpp", "/etc/mppd/mppd.conf"} {
 			if _, err := c.run(nil, "test", "-e", f); err != nil {
 				t.Errorf("after remove: conffile %s gone (only purge should)", f)
 			}
@@ -95,7 +106,7 @@ func TestContainerPackageLifecycle(t *testing.T) {
 	t.Run("purge", func(t *testing.T) {
 		c.t = t
 		c.must("apt-get", "purge", "-y", "-q", "mppd")
-		for _, f := range []string{"/etc/xinetd.d/mpp", "/etc/pam.d/mpp", "/var/lib/mppd",
+		for _, f := range []string{"/etc/xinetd.d/mpp", "/etc/pam.d/mpp", "/etc/mppd", "/var/lib/mppd",
 			"/etc/systemd/system/sockets.target.wants/mppd.socket", "/etc/systemd/system/sockets.target.wants/mppd-deliver.socket"} {
 			if _, err := c.run(nil, "test", "-e", f); err == nil {
 				t.Errorf("after purge: %s still there", f)

@@ -12,16 +12,20 @@ import (
 	"time"
 )
 
-// ctInstall boots a container with Postfix (local delivery) and the .deb,
-// installed with apt, a user alice, and mppd.socket enabled as shipped.
-func ctInstall(t *testing.T, extra ...string) *container {
+// ctInstall boots a container with the .deb installed with apt (after
+// the packages before, if any), then Postfix (local delivery), a user
+// alice, and mppd.socket enabled as shipped.
+func ctInstall(t *testing.T, before ...string) *container {
 	t.Helper()
 	c := bootContainer(t)
 	deb, _ := pkgBuildPackages(t)
 	c.put("/root/mppd.deb", pkgReadFile(t, deb), 0o644)
+	if len(before) > 0 {
+		c.must(append([]string{"apt-get", "install", "-y", "-q"}, before...)...)
+	}
 	c.must("apt-get", "install", "-y", "-q", "/root/mppd.deb")
 	c.sh("printf 'postfix postfix/main_mailer_type select Local only\\npostfix postfix/mailname string mppd-ct.mppd.test\\n' | debconf-set-selections")
-	c.must(append([]string{"apt-get", "install", "-y", "-q", "postfix"}, extra...)...)
+	c.must("apt-get", "install", "-y", "-q", "postfix")
 	ctAddUser(c, "alice")
 	c.must("systemctl", "enable", "--now", "mppd.socket")
 	return c

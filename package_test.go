@@ -115,7 +115,7 @@ func TestPackage(t *testing.T) {
 
 	t.Run("installed", func(t *testing.T) {
 		for _, f := range []string{pkgMppdPath, pkgPAMHelperPath, pkgUnitPath, pkgSocketPath, pkgTLSUnitPath, pkgTLSSocketPath, pkgAgentUnitPath, pkgAgentSockPath, pkgXinetdPath,
-			"/usr/share/man/man8/mppd.8.gz", "/usr/bin/mpp", "/usr/share/man/man1/mpp.1.gz", "/etc/pam.d/mpp", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
+			"/usr/share/man/man8/mppd.8.gz", "/usr/bin/mpp", "/usr/share/man/man1/mpp.1.gz", "/etc/pam.d/mpp", "/etc/mppd/mppd.conf", "/usr/share/doc/mppd/copyright", "/usr/share/doc/mppd/changelog.gz",
 			pkgFail2banDir + "/filter.d/mppd.conf", pkgFail2banDir + "/jail.d/mppd.conf"} {
 			if !pkgFileExists(f) {
 				t.Errorf("%s not installed", f)
@@ -272,8 +272,10 @@ func TestPackage(t *testing.T) {
 			t.Errorf("after dpkg -r: %s still there", f)
 		}
 	}
-	if !pkgFileExists(pkgXinetdPath) {
-		t.Errorf("after dpkg -r: conffile %s removed (only purge should)", pkgXinetdPath)
+	for _, f := range []string{pkgXinetdPath, "/etc/mppd/mppd.conf"} {
+		if !pkgFileExists(f) {
+			t.Errorf("after dpkg -r: conffile %s removed (only purge should)", f)
+		}
 	}
 	if conf, _ := os.ReadFile("/etc/inetd.conf"); regexp.MustCompile(`(?m)^218\s`).Match(conf) {
 		t.Errorf("after dpkg -r: the inetd line is enabled")
@@ -284,7 +286,7 @@ func TestPackage(t *testing.T) {
 	if pkgDpkgKnows() {
 		t.Errorf("after dpkg -P: dpkg still knows mppd")
 	}
-	for _, f := range []string{pkgXinetdPath, "/etc/pam.d/mpp", "/var/lib/mppd", "/usr/share/doc/mppd", "/usr/share/man/man8/mppd.8.gz"} {
+	for _, f := range []string{pkgXinetdPath, "/etc/pam.d/mpp", "/etc/mppd/mppd.conf", "/etc/mppd", "/var/lib/mppd", "/usr/share/doc/mppd", "/usr/share/man/man8/mppd.8.gz"} {
 		if pkgFileExists(f) {
 			t.Errorf("after dpkg -P: %s still there", f)
 		}
