@@ -79,11 +79,7 @@ func bootContainer(t testing.TB) *container {
 	t.Cleanup(c.cleanup)
 	deadline := time.Now().Add(60 * time.Second)
 	for c.pid1 == 0 && time.Now().Before(deadline) {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", c.nspawn.Process.Pid, c.nspawn.Process.Pid)); err == nil {
-			if f := strings.Fields(string(b)); len(f) > 0 {
-				c.pid1, _ = strconv.Atoi(f[0])
-			}
-		}
+		c.pid1 = c.findInit()
 		time.Sleep(50 * time.Millisecond)
 	}
 	if c.pid1 == 0 {
@@ -104,6 +100,26 @@ func bootContainer(t testing.TB) *container {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return c
+}
+
+// findInit is the container's PID 1 as the host sees it: the child of
+// systemd-nspawn that runs systemd. (nspawn forks an intermediate child
+// first, which exits once the container's init is started: under load a
+// first look finds that one.)
+func (c *container) findInit() int {
+	pid := c.nspawn.Process.Pid
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0
+	}
+	for _, f := range strings.Fields(string(b)) {
+		comm, err := os.ReadFile("/proc/" + f + "/comm")
+		if err == nil && strings.TrimSpace(string(comm)) == "systemd" {
+			n, _ := strconv.Atoi(f)
+			return n
+		}
+	}
+	return 0
 }
 
 func (c *container) console() string {
