@@ -75,8 +75,7 @@ func TestContainerConfigFile(t *testing.T) {
 	if g, _ := greeting("2221"); !strings.Contains(g, "second.example") {
 		t.Errorf("-listen after a bad edit: %q, want the last good settings", g)
 	}
-	j := c.journal("-t", "mppd", "-n", "30")
-	if !strings.Contains(j, "/etc/mppd/mppd.conf:") || !strings.Contains(j, `unknown setting \"idle-timout\"`) || !strings.Contains(j, "configuration not reloaded") {
+	if j, ok := c.journalHas([]string{"-t", "mppd", "-n", "30"}, "/etc/mppd/mppd.conf:", `unknown setting \"idle-timout\"`, "configuration not reloaded"); !ok {
 		t.Errorf("the journal does not say what is wrong:\n%s", j)
 	}
 
@@ -86,7 +85,7 @@ func TestContainerConfigFile(t *testing.T) {
 	if g, _ := greeting("218"); g != "" {
 		t.Errorf("a group-writable file: greeting %q", g)
 	}
-	if j := c.journal("-t", "mppd", "-n", "5"); !strings.Contains(j, "may be written by group or others") {
+	if j, ok := c.journalHas([]string{"-t", "mppd", "-n", "5"}, "may be written by group or others"); !ok {
 		t.Errorf("the journal does not say why:\n%s", j)
 	}
 	c.must("chmod", "g-w", "/etc/mppd/mppd.conf")

@@ -41,7 +41,7 @@ func TestContainerPackageLifecycle(t *testing.T) {
 	if out, err := ctPost(c, "alice", "218", "no-mta"); err == nil || !strings.Contains(out, "451") {
 		t.Errorf("with no MTA: %v %s", err, out)
 	}
-	if j := c.journal("-t", "mppd", "-n", "10"); !strings.Contains(j, "install an MTA that provides it") {
+	if j, ok := c.journalHas([]string{"-t", "mppd", "-n", "10"}, "install an MTA that provides it"); !ok {
 		t.Errorf("with no MTA the log does not name the fix:\n%s", j)
 	}
 	c.sh("printf 'postfix postfix/main_mailer_type select Local only\\npostfix postfix/mailname string mppd-ct.mppd.test\\n' | debconf-set-selections")

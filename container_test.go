@@ -221,6 +221,24 @@ func (c *container) journal(args ...string) string {
 	return c.must(append([]string{"journalctl", "--no-pager", "-o", "cat"}, args...)...)
 }
 
+// journalHas waits up to 10 s for the journal lines journalctl args
+// select to hold every one of want (journald takes lines in asynchronously:
+// a reply can reach the client before its log line is in the journal), and
+// returns them.
+func (c *container) journalHas(args []string, want ...string) (string, bool) {
+	var j string
+	ok := waitFor(10*time.Second, func() bool {
+		j, _ = c.run(nil, append([]string{"journalctl", "--no-pager", "-o", "cat"}, args...)...)
+		for _, w := range want {
+			if !strings.Contains(j, w) {
+				return false
+			}
+		}
+		return true
+	})
+	return j, ok
+}
+
 // waitFor polls cond for up to d.
 func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)

@@ -78,8 +78,7 @@ func TestContainerSystemdUnits(t *testing.T) {
 		ctPostAndFind(t, c, "218")
 		// The session ran as mppd with no_new_privs, and handed the
 		// message to the agent, which ran sendmail as mppd-deliver.
-		j := c.journal("-t", "mppd", "-n", "20")
-		if !strings.Contains(j, "message handed to the mail system") {
+		if j, ok := c.journalHas([]string{"-t", "mppd", "-n", "20"}, "message handed to the mail system"); !ok {
 			t.Errorf("the delivery agent did not deliver:\n%s", j)
 		}
 		if out := c.must("systemctl", "show", "-p", "User", "-p", "NoNewPrivileges", "--value", "mppd-deliver.service"); strings.Fields(out)[0] != "mppd-deliver" {
@@ -169,7 +168,7 @@ func TestContainerSystemdUnits(t *testing.T) {
 		cl.cmd("PASS not-"+ctPassword, "530")
 		cl.cmd("QUIT", "221")
 		ctPostAndFind(t, c, "218")
-		if j := c.journal("-n", "30"); !strings.Contains(j, "pam_unix(mpp:auth): authentication failure") {
+		if j, ok := c.journalHas([]string{"-n", "30"}, "pam_unix(mpp:auth): authentication failure"); !ok {
 			t.Errorf("pam_unix did not check the password:\n%s", j)
 		}
 	})
@@ -191,7 +190,7 @@ func TestContainerSystemdUnits(t *testing.T) {
 		}
 		// Another address still gets in.
 		ctClient(t, c, "127.0.0.8", "127.0.0.1:218").expect("220")
-		if j := c.journal("-u", "mppd.socket", "-n", "5"); !strings.Contains(j, "Too many incoming connections (11) from source 127.0.0.7") {
+		if j, ok := c.journalHas([]string{"-u", "mppd.socket", "-n", "5"}, "Too many incoming connections (11) from source 127.0.0.7"); !ok {
 			t.Errorf("mppd.socket did not log the refusal:\n%s", j)
 		}
 	})
@@ -280,7 +279,7 @@ systemctl restart fail2ban`)
 			t.Errorf("the session lasted %v", d)
 		}
 		t.Logf("after RuntimeMaxSec the client got %q", rest)
-		if j := c.journal("-n", "40"); !strings.Contains(j, "Service reached runtime time limit") {
+		if j, ok := c.journalHas([]string{"-n", "40"}, "Service reached runtime time limit"); !ok {
 			t.Errorf("systemd did not stop it for RuntimeMaxSec:\n%s", j)
 		}
 	})
