@@ -14,6 +14,9 @@ LDFLAGS := -X main.version=$(VERSION)
 PAM_HEADERS := /usr/include/security/pam_appl.h
 PAM_CC := $(firstword $(shell $(GO) env CC))
 TAGS ?= $(shell test -e $(PAM_HEADERS) && command -v $(PAM_CC) >/dev/null && echo pam)
+# staticcheck, go-md2man and nfpm are pinned in a module of their own, so
+# that go.mod lists only what mppd links.
+TOOL := $(GO) tool -modfile=tools/go.mod
 
 .PHONY: all build demo test lint fuzz bench bench-go clean man package
 
@@ -42,20 +45,20 @@ test:
 lint:
 	test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
-	$(if $(TAGS),$(GO) vet -tags "$(TAGS)" ./... && $(GO) tool staticcheck -tags "$(TAGS)" ./...)
+	$(TOOL) staticcheck ./...
+	$(if $(TAGS),$(GO) vet -tags "$(TAGS)" ./... && $(TOOL) staticcheck -tags "$(TAGS)" ./...)
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime 60s .
 
 # The man pages, each from its one source docs/NAME.SECTION.md (go-md2man,
-# pinned in go.mod).
+# pinned in tools/go.mod).
 man: docs/mppd.8 docs/mpp.1
 docs/%: docs/%.md
-	$(GO) tool go-md2man -in $< -out $@
+	$(TOOL) go-md2man -in $< -out $@
 
 # The .deb and the .rpm, from one description (packaging/nfpm.yaml; nfpm is
-# pinned in go.mod). Version: X.Y.Z on a tag vX.Y.Z, else PKG_BASE with a
+# pinned in tools/go.mod). Version: X.Y.Z on a tag vX.Y.Z, else PKG_BASE with a
 # "~gitN.HASH" pre-release part, which sorts before PKG_BASE itself.
 PKG_BASE ?= 0.1.0
 PKG_TAG := $(shell git describe --tags --exact-match --match 'v[0-9]*' 2>/dev/null)
@@ -94,9 +97,9 @@ package: man
 	printf 'Source: mppd\n\nPackage: mppd\nArchitecture: any\n' > dist/build/debian/control
 	cd dist/build && dpkg-shlibdeps -O mpp mppd-pam 2>/dev/null | sed -n 's/^shlibs:Depends=//p' > shlibs
 	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) PKG_MAINTAINER="$(PKG_MAINTAINER)" DEB_SHLIBS="$$(cat dist/build/shlibs)" \
-		$(GO) tool nfpm package -f packaging/nfpm.yaml -p deb -t dist/mppd_$(PKG_FULL)_$(PKG_ARCH).deb
+		$(TOOL) nfpm package -f packaging/nfpm.yaml -p deb -t dist/mppd_$(PKG_FULL)_$(PKG_ARCH).deb
 	PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) PKG_PRERELEASE=$(PKG_PRERELEASE) PKG_MAINTAINER="$(PKG_MAINTAINER)" \
-		$(GO) tool nfpm package -f packaging/nfpm.yaml -p rpm -t dist/mppd-$(PKG_FULL).$(RPM_ARCH).rpm
+		$(TOOL) nfpm package -f packaging/nfpm.yaml -p rpm -t dist/mppd-$(PKG_FULL).$(RPM_ARCH).rpm
 
 # The performance table of BENCHMARKS.md (a few minutes): mppd against the
 # limit of its hops and against msmtpd, side by side. bench-go: the Go
