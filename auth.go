@@ -26,6 +26,11 @@ func errAuthFailed(reason string) *replyError {
 	return &replyError{code: codeAuthFailed, msg: "Authentication Failure", err: errors.New(reason)}
 }
 
+// tempAuthError is the 451 of a password check that could not be made.
+func tempAuthError(cause error) *replyError {
+	return tempError("Local error encountered: cannot check passwords now, try again later", cause)
+}
+
 // maxPasswdFile bounds what one session reads of the password file.
 const maxPasswdFile = 64 << 20
 

@@ -269,21 +269,3 @@ func sleepUntil(ctx context.Context, until time.Time) {
 	case <-ctx.Done():
 	}
 }
-
-// checkSendable refuses a name or password that would break a line-based
-// remote protocol (RFC 1939 §3, RFC 959 §4.1.1: commands end at CRLF, and
-// NUL ends C strings on the other side) before anything is sent: a
-// password with CR LF in it could otherwise smuggle a command to the server.
-// Such a password cannot be right at that server, so this is a refusal.
-func checkSendable(user, password string, maxLine int) error {
-	if strings.ContainsAny(user, "\r\n\x00") {
-		return errAuthFailed("user name holds CR, LF or NUL: not sent")
-	}
-	if strings.ContainsAny(password, "\r\n\x00") {
-		return errAuthFailed("password holds CR, LF or NUL: not sent")
-	}
-	if maxLine > 0 && (len("USER ")+len(user)+2 > maxLine || len("PASS ")+len(password)+2 > maxLine) {
-		return errAuthFailed(fmt.Sprintf("user name or password longer than the protocol's %d-byte command line: not sent", maxLine))
-	}
-	return nil
-}

@@ -26,7 +26,7 @@ const defaultPAMHelper = "/usr/libexec/mppd/mppd-pam"
 // pamHelperEnv is the helper's whole environment: nothing of mppd's own
 // (LISTEN_FDS, REMOTE_ADDR, ...). GOMAXPROCS=1 because it is a Go program
 // that does one thing and exits, as mppd@.service sets it for mppd.
-var pamHelperEnv = []string{"PATH=" + sendmailPath, "GOMAXPROCS=1"}
+var pamHelperEnv = []string{"PATH=" + childPath, "GOMAXPROCS=1"}
 
 // pamHelperHead is how much of the helper's standard output and error is
 // kept: enough to tell a Go panic, never logged (see pamhelper.Report).

@@ -16,13 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sendmailPath is searched for a delivery command given without a slash.
-// inetd starts its servers with no PATH at all, so mppd never relies on one.
-const sendmailPath = "/usr/sbin:/usr/bin:/sbin:/bin"
-
 // sendmailEnv is the whole environment of the delivery command: nothing of
 // mppd's own (LISTEN_FDS, REMOTE_ADDR, ...) leaks into it.
-var sendmailEnv = []string{"PATH=" + sendmailPath}
+var sendmailEnv = []string{"PATH=" + childPath}
 
 // maxSendmailOutput bounds what is kept of the delivery command's output
 // for the log.
@@ -44,7 +40,7 @@ func newSendmail(cmdline string, timeout time.Duration) (*sendmail, error) {
 		return nil, errors.New("-sendmail: empty command")
 	}
 	if !strings.Contains(argv[0], "/") {
-		for _, dir := range filepath.SplitList(sendmailPath) {
+		for _, dir := range filepath.SplitList(childPath) {
 			if p := filepath.Join(dir, argv[0]); isExecutable(p) {
 				argv[0] = p
 				break
@@ -52,7 +48,7 @@ func newSendmail(cmdline string, timeout time.Duration) (*sendmail, error) {
 		}
 	}
 	if !filepath.IsAbs(argv[0]) {
-		return nil, fmt.Errorf("-sendmail: %s: not found in %s; give an absolute path", argv[0], sendmailPath)
+		return nil, fmt.Errorf("-sendmail: %s: not found in %s; give an absolute path", argv[0], childPath)
 	}
 	return &sendmail{argv: argv, timeout: timeout}, nil
 }
@@ -204,31 +200,6 @@ func (o *commandOutput) Write(p []byte) (int, error) {
 func (o *commandOutput) noRecipients() bool {
 	s := strings.ToLower(o.String())
 	return strings.Contains(s, "no recipient")
-}
-
-// limitedBuffer keeps the first max bytes written to it and drops the rest,
-// without ever failing the writer. The buffer is a field, not embedded: an
-// embedded bytes.Buffer would lend it ReadFrom, and io.Copy (which os/exec
-// uses for the command's output) would then fill it past max without
-// calling Write.
-type limitedBuffer struct {
-	buf bytes.Buffer
-	max int
-}
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.buf.Len(); room > 0 {
-		if len(p) > room {
-			b.buf.Write(p[:room])
-		} else {
-			b.buf.Write(p)
-		}
-	}
-	return len(p), nil
-}
-
-func (b *limitedBuffer) String() string {
-	return strings.TrimSpace(b.buf.String())
 }
 
 // createSpool opens a file for one message text that has no name: nothing is

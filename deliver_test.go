@@ -82,7 +82,7 @@ func TestSendmailDelivers(t *testing.T) {
 	env := recorded(t, dir, "env")[0]
 	for _, l := range strings.Split(strings.TrimSpace(env), "\n") {
 		// sh sets PWD itself; everything else must come from mppd
-		if l != "PATH="+sendmailPath && !strings.HasPrefix(l, "PWD=") {
+		if l != "PATH="+childPath && !strings.HasPrefix(l, "PWD=") {
 			t.Errorf("delivery environment has %q", l)
 		}
 	}

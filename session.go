@@ -170,7 +170,41 @@ type session struct {
 	// for the log line that sums up the session
 	messages int
 	bytes    int64
-	result   string
+	ended    sessionEnd
+}
+
+// sessionEnd is how a session ended; its name is the log line's result.
+type sessionEnd int
+
+const (
+	endDisconnected       sessionEnd = iota // the client went away between commands
+	endDisconnectedInText                   // the client went away in a message text
+	endQuit
+	endIdleTimeout
+	endLoginTimeout
+	endSessionTimeout
+	endTooManyErrors
+	endInternalError
+)
+
+var sessionEndNames = [...]string{
+	endDisconnected:       "disconnected",
+	endDisconnectedInText: "disconnected-in-text",
+	endQuit:               "quit",
+	endIdleTimeout:        "idle-timeout",
+	endLoginTimeout:       "login-timeout",
+	endSessionTimeout:     "session-timeout",
+	endTooManyErrors:      "too-many-errors",
+	endInternalError:      "internal-error",
+}
+
+func (e sessionEnd) String() string { return sessionEndNames[e] }
+
+// byServer says whether mppd ended the session (a limit, an error) rather
+// than the client (QUIT, or its end of input): then the client may still
+// be sending.
+func (e sessionEnd) byServer() bool {
+	return e != endQuit && e != endDisconnected && e != endDisconnectedInText
 }
 
 // command is a handler: it gets the argument (everything after the one
@@ -188,8 +222,7 @@ var commands = map[string]command{
 
 // Serve runs one MPP session on conn until QUIT, end of input, a timeout or a
 // limit. It never panics and never writes anything but replies on conn. It
-// returns whether mppd ended the session (a limit, an error) rather than the
-// client (QUIT, or its end of input): then the client may still be sending.
+// returns whether mppd, not the client, ended the session (sessionEnd.byServer).
 func Serve(cfg *Config, conn Conn, peer string) (endedByServer bool) {
 	s := &session{
 		cfg:   cfg,
@@ -217,13 +250,13 @@ func Serve(cfg *Config, conn Conn, peer string) (endedByServer bool) {
 	s.r = bufio.NewReaderSize(readerWithDeadline{conn: conn, idle: cfg.IdleTimeout, limit: s.limit}, size)
 	s.log = cfg.Log.WithFields(logrus.Fields{"session": s.id, "rip": peer})
 	s.run()
-	fields := logrus.Fields{"result": s.result, "messages": s.messages, "bytes": s.bytes,
+	fields := logrus.Fields{"result": s.ended.String(), "messages": s.messages, "bytes": s.bytes,
 		"duration": time.Since(s.start).Round(time.Millisecond).String()}
 	if u := s.loggedUser(); u != "" {
 		fields["user"] = u
 	}
 	s.log.WithFields(fields).Info("session ended")
-	return s.result != "quit" && !strings.HasPrefix(s.result, "disconnected")
+	return s.ended.byServer()
 }
 
 // loggedUser is the name to put in the log: the proven one, else the claimed one.
@@ -241,10 +274,10 @@ func (s *session) run() {
 		if p := recover(); p != nil {
 			s.log.WithField("panic", fmt.Sprint(p)).Error("internal error: " + strings.ReplaceAll(string(debug.Stack()), "\n", " | "))
 			s.reply(codeLocalError, "Local error encountered, closing connection")
-			s.result = "internal-error"
+			s.ended = endInternalError
 		}
 	}()
-	s.result = "disconnected"
+	s.ended = endDisconnected
 	if err := s.reply(codeReady, s.cfg.Hostname+" Message Posting Service Ready"); err != nil {
 		return
 	}
@@ -294,7 +327,7 @@ func (s *session) handle(line string) error {
 	}
 	if code == codeClosing {
 		s.reply(code, msg)
-		s.result = "quit"
+		s.ended = endQuit
 		return errEndSession
 	}
 	if err := s.reply(code, msg); err != nil {
@@ -323,13 +356,13 @@ func (s *session) readFailed(err error) {
 		end, login := s.limit()
 		switch {
 		case end.IsZero() || time.Now().Before(end):
-			s.result = "idle-timeout"
+			s.ended = endIdleTimeout
 			s.reply(codeLocalError, "Idle timeout, closing connection")
 		case login:
-			s.result = "login-timeout"
+			s.ended = endLoginTimeout
 			s.reply(codeLocalError, "Login time limit exceeded, closing connection")
 		default:
-			s.result = "session-timeout"
+			s.ended = endSessionTimeout
 			s.reply(codeLocalError, "Session time limit exceeded, closing connection")
 		}
 		return
@@ -373,7 +406,7 @@ func (s *session) replyCounted(code int, msg string) error {
 func (s *session) countError() error {
 	s.errors++
 	if s.cfg.MaxErrors > 0 && s.errors >= s.cfg.MaxErrors {
-		s.result = "too-many-errors"
+		s.ended = endTooManyErrors
 		s.reply(codeLocalError, "Too many errors, closing connection")
 		return errEndSession
 	}
@@ -508,8 +541,8 @@ func (s *session) cmdDATA(arg string, hasArg bool) (int, string) {
 	sink := &textSink{w: text, max: s.cfg.MaxMessage}
 	if err := readText(s.r, sink); err != nil {
 		s.readFailed(err)
-		if s.result == "disconnected" {
-			s.result = "disconnected-in-text"
+		if s.ended == endDisconnected {
+			s.ended = endDisconnectedInText
 		}
 		s.log.WithField("bytes", sink.n).Info("message text not complete; nothing delivered")
 		return s.connectionLost()

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"io"
+	"time"
+)
+
+// transport is how sessions get onto the wire: plain, or TLS from the first
+// byte (-tls-cert, -tls-key), as SMTP on port 465 is (RFC 8314 §3.3).
+type transport struct {
+	tls        *tlsFiles // nil: plain
+	requireTLS bool      // plain connections may not authenticate (-require-tls)
+}
+
+// A lingering close, as Apache's and nginx's, is bounded so: what a
+// client still sends after the end is read and dropped for this long at
+// most, and this much.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 8 << 20
+)
+
+// closeGently ends a connection after a session that mppd ended (a limit,
+// an error) so that the last reply reaches the client. Closing a socket
+// with input still unread makes the kernel send RST instead of FIN (RFC
+// 1122 §4.2.2.13), and many TCP
+// stacks (Windows's among them, where MPP's PCs are) then drop what the
+// client had received but not yet read: the 451 of a session ended by
+// -max-errors or a time limit while the client was still sending. So the
+// sending side is shut first (FIN after the last reply) and the client's
+// input read and dropped until it closes too, within the bounds above.
+// After QUIT or the client's own end nothing more is expected: the
+// connection is closed at once (after QUIT "the server closes": RFC 1204
+// §2.3, MPP-SPEC).
+func closeGently(c Conn) {
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, c, lingerBytes)
+}
+
+// serve runs one session on c: on a TLS port after a handshake, on a plain
+// one as it is. With -require-tls a plain session cannot authenticate.
+func (t *transport) serve(cfg *Config, c Conn, peer string) {
+	if t.tls == nil {
+		if t.requireTLS {
+			cfg = plainRefused(cfg)
+		}
+		if Serve(cfg, c, peer) {
+			closeGently(c)
+		}
+		return
+	}
+	tc, err := t.handshake(cfg, c, peer)
+	if err != nil {
+		return
+	}
+	endedByServer := Serve(cfg, tc, peer)
+	// close_notify, so the client can tell the end of the session from a
+	// cut connection; then, after a session mppd ended, the same lingering
+	// close as a plain connection's, on the TCP connection beneath (the
+	// client's TLS records are dropped unread).
+	tc.SetWriteDeadline(time.Now().Add(time.Second))
+	if endedByServer && tc.CloseWrite() == nil {
+		closeGently(c)
+	}
+	tc.Close()
+}
