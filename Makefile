@@ -5,12 +5,10 @@ GO ?= go
 DEMO_ADDR ?= 127.0.0.1:2218
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X main.version=$(VERSION)
-# mppd (and mpp) are built without cgo, statically linked: such an mppd
-# reaches its greeting about 1 ms sooner than one linked with libc and
-# libpam, and every connection under inetd or Accept=yes waits for that
-# (BENCHMARKS.md). -auth pam:SERVICE runs the helper mppd-pam
-# (cmd/mppd-pam), the one program that needs cgo, a C compiler and the PAM
-# headers (libpam0g-dev): built when they are installed (README, "Builds").
+# mppd is built without cgo, statically linked: every connection under
+# inetd or Accept=yes waits for its start (BENCHMARKS.md). The PAM helper
+# mppd-pam is the one cgo program; it is built when a C compiler and the
+# PAM headers (libpam0g-dev) are there.
 PAM_HEADERS := /usr/include/security/pam_appl.h
 PAM_CC := $(firstword $(shell $(GO) env CC))
 TAGS ?= $(shell test -e $(PAM_HEADERS) && command -v $(PAM_CC) >/dev/null && echo pam)
@@ -72,11 +70,9 @@ PKG_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 PKG_MAINTAINER := mppd developers <mppd@users.noreply.github.com>
 
 # The packaged programs, stripped. mpp and the PAM helper: cgo,
-# position-independent, full RELRO. mppd: static and without cgo, as make
-# build builds it; not position-independent, because relocating a PIE at
-# every start (ld.so, about 24,000 relocations) costs each connection about
-# a millisecond, most of what leaving libc and libpam out saves
-# (packaging/lintian/mppd says why lintian is told so).
+# position-independent, full RELRO. mppd: static, without cgo, and not
+# position-independent, since relocating a PIE costs every connection's
+# start (BENCHMARKS.md; packaging/lintian/mppd says why lintian is told so).
 PKG_GOBUILD = CGO_ENABLED=1 GOARCH=$(PKG_ARCH) $(GO) build -trimpath -buildmode=pie \
 	-ldflags "-s -w -X main.version=$(PKG_FULL) -linkmode=external -extldflags=-Wl,-z,relro,-z,now"
 PKG_GOBUILD_STATIC = CGO_ENABLED=0 GOARCH=$(PKG_ARCH) $(GO) build -trimpath \

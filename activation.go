@@ -22,16 +22,12 @@ type started struct {
 	listeners []net.Listener // a server: systemd Accept=no, -listen, inetd "wait"
 }
 
-// activate finds the connection without being told how mppd was started:
-//  1. -listen ADDR: listen there.
-//  2. LISTEN_FDS (systemd, systemd-socket-activate): fd 3 onwards. A socket
-//     unit with Accept=yes passes one connected socket, Accept=no listening
-//     ones; SO_ACCEPTCONN tells which. (activation.Listeners would wrap a
-//     connected socket as a listener, whose Accept then fails.)
-//  3. fd 0 a socket: inetd, xinetd, systemd StandardInput=socket (connected),
-//     or inetd "wait" (listening).
-//  4. Anything else on fd 0 (a pipe, a file, a terminal): one session on
-//     stdin and stdout, with the idle timeout kept by a timer.
+// activate finds the connection without being told how mppd was started
+// (mppd(8) ACTIVATION): -listen; LISTEN_FDS from fd 3, connected
+// (Accept=yes) or listening (Accept=no), as SO_ACCEPTCONN says
+// (activation.Listeners would wrap a connected socket as a listener); a
+// socket on fd 0 (inetd, xinetd, StandardInput=socket); else one session
+// on stdin and stdout, its idle timeout kept by a timer.
 func activate(listenAddr string) (*started, error) {
 	if listenAddr != "" {
 		l, err := net.Listen("tcp", listenAddr)

@@ -1,21 +1,12 @@
 package main
 
 // Privilege separation for delivery, as Postfix (postdrop) and OpenSMTPD
-// (smtpctl, the queue process) do it. The hardened session unit runs with
-// no_new_privs, under which the kernel ignores the set-id bit of every MTA's
-// submission program but Postfix's (exim4 and sendmail are set-user-ID root,
-// nullmailer-queue set-user-ID mail, dma and smtpctl set-group-ID): such a
-// session can read the client's bytes but cannot hand mail to most MTAs.
-// So it hands the finished message to the delivery agent instead: a
-// long-running "mppd -delivery-agent" that systemd starts, as another user,
-// in a profile where set-id programs work (mppd-deliver.service). Over a
-// local SOCK_SEQPACKET socket (only the session's user and root can
-// connect, and the agent checks SO_PEERCRED) the session sends the spool
-// file's descriptor and the proven sender; the agent runs its own -sendmail
-// command with them, exactly as a session under inetd would, and answers
-// with the reply. The session chooses nothing it did not already choose:
-// the sender (-f) and the message; the command and its arguments are the
-// agent's.
+// (smtpctl) do it. Under no_new_privs (the hardened session units) the
+// kernel ignores the set-id bits every MTA's submission program but
+// Postfix's sendmail relies on, so a session hands the finished message,
+// as a descriptor over a SOCK_SEQPACKET socket checked with SO_PEERCRED, to
+// "mppd -delivery-agent", which runs its own -sendmail where set-id works.
+// The session chooses only what it already chose: the sender and the text.
 
 import (
 	"bytes"

@@ -98,19 +98,11 @@ func (a *shadowAuth) Authenticate(ctx context.Context, user, password string) er
 }
 
 // expired says why the account may not log in on day now, or "". It reads
-// shadow(5)'s dates as pam_unix's account stack does (check_shadow_expiry,
-// Linux-PAM 1.6 and later, which agrees with the shadow suite):
-//   - the account expiry date (field 8) is the first day refused;
-//   - a last change (field 3) of 0 means the password must be changed
-//     (passwd -e, chage -d 0); empty turns password aging off;
-//   - a password as old as its maximum age (field 5) must be changed, and
-//     one as old as the maximum plus the inactivity period (field 7) has
-//     locked the account. An empty maximum (or 99999, 273 years) never ages.
-//
-// pam_unix lets an interactive login change a password that must be
-// changed; mppd cannot ask for a new one (nor can Dovecot or vsftpd), so
-// every one of these is a refusal. (Linux-PAM 1.5, Debian 12's, compares
-// with ">", a day later, and ages a password with an empty last change.)
+// shadow(5)'s fields 3, 5, 7 and 8 as pam_unix's account stack does
+// (check_shadow_expiry, Linux-PAM 1.6 and later): the expiry day is
+// refused, a last change of 0 must be changed, and a password as old as
+// its maximum (plus inactivity) is refused. mppd cannot ask for a new
+// password, so every case is a refusal.
 func (e *passwdEntry) expired(now time.Time) string {
 	today := now.Unix() / 86400
 	if e.expire >= 0 && today >= e.expire {

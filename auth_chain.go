@@ -51,22 +51,13 @@ type authBackend struct {
 	auth Authenticator
 }
 
-// authChain tries its backends in order until one accepts.
-//
-// A backend that refuses (530) passes the check on to the next one, as a
-// backend that cannot be asked (451) does: a user found in a later backend
-// must not be locked out because another is down. When none accepts, the
-// reply is 451 if any of them could not be asked, since that one might have
-// accepted: a 530 would tell a user with the right password that it is
-// wrong, and make fail2ban ban them for a server's outage. Dovecot's passdb
-// chains end the same way (an internal failure followed by refusals is an
-// internal failure).
-//
-// Every answer but 250 is given no sooner than failFloor after the check
-// began: the time a refusal takes then says nothing about which backend
-// refused, or why (an unknown user is often refused faster than a wrong
-// password by a remote server that skips the hash), as long as the backends
-// answer within failFloor.
+// authChain tries its backends in order until one accepts. A refusal (530)
+// and a backend that cannot be asked (451) both pass the check on. When none
+// accepts, the reply is 451 if any could not be asked: it might have
+// accepted, and a 530 would have fail2ban ban a user for an outage (as
+// Dovecot's passdb chains end). No answer but 250 comes sooner than
+// failFloor after the check began, so its time does not tell which
+// backend refused or why.
 type authChain struct {
 	backends  []authBackend
 	failFloor time.Duration

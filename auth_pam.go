@@ -83,13 +83,10 @@ func checkPAMHelper(helper string) (string, error) {
 }
 
 // Authenticate implements Authenticator: one run of the helper, the request
-// on its standard input (never its arguments or environment, which other
-// users can see in /proc), the answer in its exit status. The request
-// carries the client's address from ctx, which the helper sets as
-// PAM_RHOST (empty when unknown: left unset). A helper that
-// outlasts -auth-timeout (a module waiting on a dead LDAP server) is killed
-// with all it started (its process group), and the answer is 451; what it
-// leaves running when it exits is killed too.
+// (with the client's address for PAM_RHOST) on its standard input, never
+// its arguments or environment, which others can read in /proc; the answer
+// in its exit status. A helper that outlasts -auth-timeout is killed with
+// its process group (451), and so is what it leaves running.
 func (a *pamAuth) Authenticate(ctx context.Context, user, password string) error {
 	req, err := pamhelper.Encode(a.service, user, password, clientAddr(ctx))
 	if err != nil {

@@ -13,13 +13,10 @@ import (
 type pop3Auth struct {
 	remote
 	// inUseOK (?in-use-ok) takes -ERR [IN-USE] to PASS as proof of the
-	// password. RFC 2449 §8.1.2 says the server sends it when "the user
-	// successfully authenticates" and the maildrop is locked (a mail
-	// client has it open), but nothing makes a server check the password
-	// before the lock: one that looks at the lock first would let anyone
-	// in as a user whose mail client is open, whatever the password. Only
-	// the administrator can know which kind of server it is; by default it
-	// is a 451, and the user tries again once the maildrop is free.
+	// password (RFC 2449 §8.1.2). A server that looks at the lock before
+	// the password would then let anyone in as a user whose mail client is
+	// open; only the administrator knows which kind it is, so by default
+	// it is a 451.
 	inUseOK bool
 }
 

@@ -7,13 +7,10 @@ import (
 	"sync"
 )
 
-// hashGate bounds the password hashes a process computes at once. A
-// yescrypt check holds 16 MiB for its whole run: 100 clients sending USER
-// and a wrong PASS at once took a -listen server to 1.5 GiB and more
-// (BENCHMARKS.md), and more of them computing at once finish no sooner on
-// the same CPUs. With a slot per CPU the hashes take what they took, the
-// memory that of a few, and the clients wait in the order they came
-// (FIFO), so that none waits longer than those before it.
+// hashGate bounds the password hashes a process computes at once: a
+// yescrypt check holds 16 MiB while it runs, and more checks at once than
+// CPUs finish no sooner (BENCHMARKS.md, figure 7). With a slot per CPU the
+// memory is that of a few, and clients wait in the order they came (FIFO).
 type hashGate struct {
 	mu      sync.Mutex
 	free    int

@@ -16,20 +16,12 @@ import (
 // one header field (header_size_limit) is 100 KiB.
 const maxHeaderSize = 256 << 10
 
-// headerFilter sits between the text reader and the spool file. It holds
-// the header block as it arrives (and only that, at most maxHeaderSize
-// bytes), checks and amends it once it is complete, writes it, and from
-// then on passes the body straight through to the spool: the body is
-// written once, never held and never reordered.
-//
-// The header ends, as for Postfix, at the first empty line or at the first
-// line that is neither a header field nor its continuation. In the second
-// case mppd writes an empty line before that line: what mppd took for body
-// is then body for the mail system and every reader too, so no From: can
-// hide below a line mppd did not read as a header (a line with NUL in it,
-// which Postfix would cut short and read on, for instance). A line that
-// would carry the block past maxHeaderSize ends it the same way. Nothing of
-// the text is lost, reordered or refused for being odd.
+// headerFilter sits between the text reader and the spool file: it holds
+// the header block (at most maxHeaderSize bytes), checks and amends it,
+// then passes the body straight through, written once and never reordered.
+// The block ends, as for Postfix, at an empty line or at the first line
+// that is no header field; then mppd writes an empty line before it, so no
+// From: can hide below a line mppd did not read as a header.
 type headerFilter struct {
 	out  io.Writer
 	id   *Identity
@@ -482,8 +474,7 @@ func commentSafe(s string) string {
 }
 
 // commentQuoter is built once: a Replacer builds its tables on first use,
-// which cost the header filter more than all the rest of its work on a
-// message when it was built anew for each one.
+// which would otherwise be for every message.
 var commentQuoter = strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`)
 
 // replySafe makes a client-supplied string fit in one reply line.

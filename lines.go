@@ -13,7 +13,7 @@ import (
 var errLineTooLong = errors.New("line too long")
 
 // readCommandLine reads one command line of at most max bytes, terminator
-// included, and returns it without its CRLF or bare LF (MPP-SPEC: both are
+// included, and returns it without its CRLF or bare LF (docs/protocol.md §1: both are
 // accepted). A longer line is discarded as it arrives, never buffered whole:
 // memory stays at the size of r's buffer whatever the client sends.
 //
@@ -83,20 +83,11 @@ func (s *textSink) write(p []byte) {
 	}
 }
 
-// readText reads a message text up to the line holding only ".", undoing the
-// transparency of RFC 821 §4.5.2 (a line that starts with "." loses that
-// first dot) and turning CRLF line ends into LF, the form sendmail reads. The
-// final line "." may end in CRLF or LF. Lines of any length stream through in
-// pieces of r's buffer size; nothing is ever held whole.
-//
-// It returns nil once the final dot has been read, and io.ErrUnexpectedEOF or
-// the read error if the text ends any other way: then the text must not be
-// delivered. What r reads after the final dot stays in r for the commands
-// that follow.
-//
-// The text goes to the sink a buffer at a time, not a line at a time, each
-// buffer rewritten in place in r's own (unstuff): the mail's bytes are
-// copied once in mppd, from r to the sink.
+// readText reads a message text up to the line holding only ".", undoing
+// RFC 821 §4.5.2's transparency and turning CRLF into LF, as sendmail reads
+// it, a buffer at a time, rewritten in place (unstuff). It returns nil at
+// the final dot, else io.ErrUnexpectedEOF or the read error: such a text
+// must not be delivered. What follows the dot stays in r.
 func readText(r *bufio.Reader, sink *textSink) error {
 	atLineStart := true
 	held := 0 // bytes left in r undecided: a CR that may end a line, "." or ".\r" that may end the text
@@ -119,18 +110,12 @@ func readText(r *bufio.Reader, sink *textSink) error {
 	}
 }
 
-// unstuff copies the text in buf to dst, dropping the stuffed dot at the
-// start of each line and the CR of each CRLF. It returns how many bytes it
-// wrote, how many bytes of buf it took, and whether it took the final dot
-// line. It leaves untaken at the end of buf what the next bytes decide: a
-// trailing CR (a line end if LF follows, text otherwise), and "." or ".\r"
-// at the start of a line (the end of the text, or a stuffed dot).
-// *atLineStart says whether buf starts a line, and on return whether the
-// untaken rest does.
-//
-// dst may be buf itself: the text only ever shrinks, so the bytes written
-// never overtake the bytes still to be read (out <= in at every step).
-// Otherwise it must hold len(buf) bytes.
+// unstuff copies the text in buf to dst without each line's stuffed dot
+// and each CRLF's CR, and says how many bytes it wrote and took and whether
+// it took the final dot. It leaves what the next bytes decide (a trailing
+// CR, "." or ".\r" at a line start) untaken. *atLineStart is whether buf,
+// and on return the rest, starts a line. dst may be buf: the text only
+// shrinks (out <= in); else it must hold len(buf) bytes.
 func unstuff(dst, buf []byte, atLineStart *bool) (out, in int, end bool) {
 	lineStart := *atLineStart
 	defer func() { *atLineStart = lineStart }()

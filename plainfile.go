@@ -7,17 +7,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openPlain opens a regular file for reading as the files a session reads
-// (the password file, /etc/mailname, the sender login map) are opened: in
-// blocking mode, outside Go's network poller.
-//
-// os.Open offers every file to the poller: two fcntl calls to make it
-// non-blocking, an epoll_ctl that a regular file refuses, two more to undo
-// the first; and the first file opened in a process sets the poller itself
-// up (epoll_create1, an eventfd, an epoll_ctl). A process that serves one
-// connection did that before its greeting for /etc/mailname
-// (BENCHMARKS.md, "Start"). os.NewFile leaves a blocking descriptor out of
-// the poller, and a regular file's read(2) does not wait for anyone anyway.
+// openPlain opens a regular file for reading in blocking mode, outside Go's
+// network poller, for the files a session reads (the password file,
+// /etc/mailname, the login map): os.Open would offer it to the poller
+// (fcntl and epoll calls a regular file refuses, and the poller's set-up
+// on first use), work a process serving one connection does before its
+// greeting for nothing (BENCHMARKS.md, "Start").
 func openPlain(path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	for err == unix.EINTR {

@@ -190,16 +190,9 @@ func (id *Identity) time() time.Time {
 const maxLoginMap = 16 << 20
 
 // loginMap is the sender login map: which logins may use which addresses
-// besides their own, in the format of Postfix's smtpd_sender_login_maps
-// (as a postmap source file):
-//
-//	# address            logins that own it
-//	postmaster@example.org   alice, bob
-//	@sales.example.org       carol
-//
-// A key is an address, or "@domain" for every address in that domain.
-// Logins are separated by commas or white space and compared exactly.
-// Addresses are compared without regard to case, as Postfix does.
+// besides their own, as a source file of Postfix's smtpd_sender_login_maps
+// ("ADDRESS LOGIN, LOGIN" lines; "@domain" for every address in it). Logins
+// are compared exactly, addresses without regard to case, as Postfix does.
 type loginMap map[string][]string
 
 // readLoginMap reads the file anew: an edit takes effect with the next

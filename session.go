@@ -104,8 +104,7 @@ type Config struct {
 
 // sessionState says which commands RFC 1204 §2.3 allows next. A command is
 // allowed "right after" another; NOOP, and commands answered 500 or 503,
-// change nothing, so they never break such a chain (MPP-SPEC, "What the RFC
-// leaves open").
+// change nothing, so they never break such a chain (docs/protocol.md §4).
 type sessionState int
 
 const (
@@ -116,7 +115,7 @@ const (
 	stateAuthFailed                          // a PASS got 530 or 451: only NOOP and QUIT, ever
 	stateAuthenticated                       // PASS got 250: DATA
 	stateMessageAccepted                     // a text got 250: USER or DATA
-	stateMessageFailed                       // a text got 451: DATA again (MPP-SPEC)
+	stateMessageFailed                       // a text got 451: DATA again (docs/protocol.md §4)
 )
 
 var stateNames = [...]string{"start", "user-rejected", "awaiting-pass", "pass-rejected",
@@ -129,13 +128,10 @@ func (s sessionState) String() string { return stateNames[s] }
 const readBufferSize = 256 << 10
 
 // oneConnReadBuffer is the read buffer of a process that serves one
-// connection (inetd, Accept=yes). A text that arrives faster than mppd
-// spools it fills the buffer at each read, and the spool file is then
-// written in pieces as large: ext4 gives a large write larger folios, and
-// 128 MiB spooled in writes of about 1.5 MiB cost mppd 7 to 14% less CPU
-// than in writes of 256 KiB (BENCHMARKS.md). Its pages are touched only by
-// a text that large; a server of many sessions keeps the smaller buffer,
-// since a buffer reused by the Go heap is cleared, and so resident, whole.
+// connection (inetd, Accept=yes): a fast text then reaches the spool in
+// large writes, which cost ext4 less CPU per byte (BENCHMARKS.md). A server
+// of many sessions keeps the smaller one: a buffer the Go heap reuses is
+// cleared, and so resident, whole.
 const oneConnReadBuffer = 2 << 20
 
 // msgCannotStore is the reply to every failure of the spool file.
@@ -208,7 +204,7 @@ func (e sessionEnd) byServer() bool {
 }
 
 // command is a handler: it gets the argument (everything after the one
-// space after the command word, MPP-SPEC) and whether there was one, and
+// space after the command word, docs/protocol.md §2) and whether there was one, and
 // returns the reply.
 type command func(s *session, arg string, hasArg bool) (int, string)
 

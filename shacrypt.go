@@ -10,26 +10,12 @@ import (
 	"strings"
 )
 
-// SHA-crypt ($5$ and $6$), Ulrich Drepper's "Unix crypt using SHA-256 and
-// SHA-512" (https://www.akkadia.org/drepper/SHA-crypt.txt), as glibc and
-// libxcrypt compute it: the hash /etc/shadow holds most often after
-// yescrypt, and the one whose verification is most of a PASS's cost.
-//
-// It is ours rather than github.com/GehirnInc/crypt's (which md5crypt still
-// uses) for two reasons, measured (BENCHMARKS.md, "Sessions"):
-//   - the library allocates a digest for each of the 5000 rounds
-//     (Sum(nil)); in a process that lives for one session every one of those
-//     allocations lands on fresh heap pages, so the rounds paid page faults
-//     and span set-up on top of the hashing. Here each round hashes one
-//     contiguous input with sha512.Sum512, whose state lives on the stack:
-//     no allocation in the rounds at all.
-//   - the library reads a "$6$rounds=N$" hash's salt as the 16 bytes after
-//     "rounds=N$", "$" and checksum included, when the salt is shorter than
-//     16: such hashes (mkpasswd -R 5000 -S shortsalt) never verified.
-//
-// TestSHACryptVectors checks it against libxcrypt's outputs and the
-// specification's own test vectors; FuzzSHACrypt against the library where
-// the library is right.
+// SHA-crypt ($5$ and $6$), https://www.akkadia.org/drepper/SHA-crypt.txt,
+// as glibc and libxcrypt compute it. Ours rather than GehirnInc/crypt's: its
+// rounds allocate a digest each, page faults in a process that lives for
+// one session (here sha512.Sum512 keeps the state on the stack), and it
+// misreads the salt of a "$6$rounds=N$" hash shorter than 16 bytes.
+// TestSHACryptVectors and FuzzSHACrypt check it.
 
 // Limits of the specification (its ROUNDS_MIN, ROUNDS_MAX, salt length).
 const (

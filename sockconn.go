@@ -12,28 +12,12 @@ import (
 )
 
 // sockConn is the one connection of a process started by inetd, xinetd or
-// a socket unit with Accept=yes, used in blocking mode with plain read(2)
-// and write(2), outside Go's network poller.
-//
-// A net.Conn from net.FileConn puts the socket in non-blocking mode and
-// parks the goroutine in the poller whenever a read would block: an
-// epoll_pwait, a futex hand-off between threads and a scheduler pass for
-// every wait. A process that serves one connection has nothing else to do
-// while it waits, and for a large message text that machinery was about a
-// tenth of mppd's CPU (BENCHMARKS.md). Here the thread sleeps in read(2)
-// itself.
-//
-// Deadlines become the socket's own timeouts, SO_RCVTIMEO and SO_SNDTIMEO
-// (socket(7)), set before a read or write when the time left to the
-// deadline differs from the timeout in place by more than timeoutSlack. A
-// read or write that ends in EAGAIN for its timeout, or in EINTR for a
-// signal (the kernel does not restart a socket call with a timeout), is
-// retried with the time then left, and returns os.ErrDeadlineExceeded once
-// the deadline has passed, as a net.Conn does. Unlike a net.Conn's, a
-// deadline changed while a call is blocked in read(2) or write(2) applies
-// only once that system call returns (data, or the timeout in place): mppd
-// sets its deadlines in the goroutine that reads and writes, and ends a
-// blocked call from elsewhere with Close (the TLS handshake's time limit).
+// Accept=yes, read and written in blocking mode outside Go's network
+// poller: such a process has nothing else to do while it waits, and the
+// poller's parking costs CPU (BENCHMARKS.md). Deadlines become SO_RCVTIMEO
+// and SO_SNDTIMEO (socket(7)); a call ending in EAGAIN or EINTR is retried
+// with the time left, then os.ErrDeadlineExceeded. A deadline changed
+// during a blocked call applies after it; Close ends one from elsewhere.
 type sockConn struct {
 	fd     int
 	remote net.Addr

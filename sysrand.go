@@ -7,13 +7,9 @@ import (
 )
 
 // getrandom fills b with getrandom(2) as a plain system call, and says
-// whether it could.
-//
-// unix.Getrandom prefers the vDSO's getrandom, whose first call in a
-// process maps state for it (an mmap and its page faults), and crypto/rand
-// sets up state of its own on first use: either costs more than the call
-// itself when a process wants a few bytes once, for its session id, before
-// its greeting (BENCHMARKS.md, "Start").
+// whether it could: unix.Getrandom's vDSO path and crypto/rand set up state
+// on first use, more work than the call itself for a process that wants a
+// few bytes once, before its greeting (BENCHMARKS.md, "Start").
 func getrandom(b []byte) bool {
 	if len(b) == 0 {
 		return true

@@ -17,12 +17,11 @@ import (
 // client that opens the TLS port and says nothing costs at most this long.
 const maxHandshakeTime = 30 * time.Second
 
-// tlsFiles is the server's certificate and key. They are read anew for every
-// handshake, so a renewed certificate is used from the next connection on
-// without a restart. A process that serves one connection (inetd,
-// Accept=yes) reads them twice, for newTransport's check and for the
-// handshake: about 0.1 ms with an ECDSA key (BenchmarkTLSCertificateReread),
-// not worth keeping the first copy, which a renewal could have made stale.
+// tlsFiles is the server's certificate and key, read anew for every
+// handshake, so a renewed certificate counts from the next connection on
+// without a restart. A process that serves one connection reads them twice
+// (newTransport's check, the handshake): cheap (BenchmarkTLSCertificateReread),
+// and a renewal could have made a kept copy stale.
 type tlsFiles struct {
 	cert, key string
 	log       *logrus.Logger

@@ -20,18 +20,12 @@ const (
 	lingerBytes = 8 << 20
 )
 
-// closeGently ends a connection after a session that mppd ended (a limit,
-// an error) so that the last reply reaches the client. Closing a socket
-// with input still unread makes the kernel send RST instead of FIN (RFC
-// 1122 §4.2.2.13), and many TCP
-// stacks (Windows's among them, where MPP's PCs are) then drop what the
-// client had received but not yet read: the 451 of a session ended by
-// -max-errors or a time limit while the client was still sending. So the
-// sending side is shut first (FIN after the last reply) and the client's
-// input read and dropped until it closes too, within the bounds above.
-// After QUIT or the client's own end nothing more is expected: the
-// connection is closed at once (after QUIT "the server closes": RFC 1204
-// §2.3, MPP-SPEC).
+// closeGently ends a connection after a session mppd ended (a limit, an
+// error) so that the last reply arrives: closed with input unread, a socket
+// sends RST (RFC 1122 §4.2.2.13), and many TCP stacks, Windows's among them,
+// then drop what the client had not yet read. So it shuts the sending side
+// and drops the client's input until it closes, within the bounds above.
+// After QUIT "the server closes" at once (RFC 1204 §2.3, docs/protocol.md).
 func closeGently(c Conn) {
 	cw, ok := c.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
