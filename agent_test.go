@@ -4,12 +4,12 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mppd/mppd/internal/testlib"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 	"golang.org/x/sys/unix"
@@ -20,7 +20,7 @@ import (
 // with body), and returns the socket's path and the agent's log.
 func startAgent(t testing.TB, dir, body string) (string, *test.Hook) {
 	t.Helper()
-	sm, err := newSendmail(fakeSendmail(t, dir, body)+" -t -oi", 5*time.Second)
+	sm, err := newSendmail(testlib.FakeSendmail(t, dir, body)+" -t -oi", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +57,10 @@ func TestAgentDelivers(t *testing.T) {
 	if err := c.Deliver(context.Background(), env, spool); err != nil {
 		t.Fatal(err)
 	}
-	if got := recorded(t, dir, "argv"); len(got) != 1 || got[0] != "-t\n-oi\n-f\nalice@example.org\n" {
+	if got := testlib.Recorded(t, dir, "argv"); len(got) != 1 || got[0] != "-t\n-oi\n-f\nalice@example.org\n" {
 		t.Errorf("argv %q", got)
 	}
-	if got := recorded(t, dir, "msg"); len(got) != 1 || got[0] != "To: bob@example.org\n\nhello\n" {
+	if got := testlib.Recorded(t, dir, "msg"); len(got) != 1 || got[0] != "To: bob@example.org\n\nhello\n" {
 		t.Errorf("message %q", got)
 	}
 	e := lastEntry(t, hook, "message handed to the mail system")
@@ -160,7 +160,7 @@ func TestAgentRefusesBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if got := recorded(t, dir, "started"); len(got) != 0 {
+	if got := testlib.Recorded(t, dir, "started"); len(got) != 0 {
 		t.Errorf("the command ran %d times", len(got))
 	}
 }
@@ -209,7 +209,7 @@ func TestAgentUnreachable(t *testing.T) {
 func TestAutoDeliverer(t *testing.T) {
 	agentDir, directDir := t.TempDir(), t.TempDir()
 	path, _ := startAgent(t, agentDir, "")
-	direct, err := newSendmail(fakeSendmail(t, directDir, "exit 1")+" -t", 5*time.Second)
+	direct, err := newSendmail(testlib.FakeSendmail(t, directDir, "exit 1")+" -t", 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,86 +219,17 @@ func TestAutoDeliverer(t *testing.T) {
 	if err := a.Deliver(context.Background(), env, spoolWith(t, "x\n")); err != nil {
 		t.Fatal(err)
 	}
-	if len(recorded(t, agentDir, "msg")) != 1 || len(recorded(t, directDir, "started")) != 0 {
+	if len(testlib.Recorded(t, agentDir, "msg")) != 1 || len(testlib.Recorded(t, directDir, "started")) != 0 {
 		t.Fatal("with no_new_privs the agent did not deliver")
 	}
 	nnp = false
-	if err := a.Deliver(context.Background(), env, spoolWith(t, "x\n")); err == nil || len(recorded(t, directDir, "started")) != 1 {
+	if err := a.Deliver(context.Background(), env, spoolWith(t, "x\n")); err == nil || len(testlib.Recorded(t, directDir, "started")) != 1 {
 		t.Fatalf("without no_new_privs the command did not run in the session: %v", err)
 	}
 	nnp = true
 	a.agent.path = filepath.Join(t.TempDir(), "missing.sock")
 	err = a.Deliver(context.Background(), env, spoolWith(t, "x\n"))
-	if re := asReplyError(err); re.code != codeLocalError || !strings.Contains(re.Error(), "mppd-deliver.socket") || len(recorded(t, directDir, "started")) != 2 {
+	if re := asReplyError(err); re.code != codeLocalError || !strings.Contains(re.Error(), "mppd-deliver.socket") || len(testlib.Recorded(t, directDir, "started")) != 2 {
 		t.Fatalf("no_new_privs, no agent: %v", err)
-	}
-}
-
-// The built mppd as agent under systemd-socket-activate (SOCK_SEQPACKET,
-// Accept=no, as mppd-deliver.socket starts it) and as session under inetd:
-// the message arrives as if the session had run the command itself. Then a
-// session running as another user is refused by SO_PEERCRED, though the
-// socket's mode lets it connect.
-func TestAgentEndToEnd(t *testing.T) {
-	needProgram(t, "systemd-socket-activate")
-	needRoot(t)
-	dir, flags := e2eSetup(t, "")
-	sockDir, err := os.MkdirTemp("", "mppd-agent-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(sockDir)
-	os.Chmod(sockDir, 0o755)
-	sock := filepath.Join(sockDir, "deliver.sock")
-	agentFlags := append([]string{"-l", sock, "--seqpacket", "--", mppdBinary(t), "-delivery-agent", "-session-user", "root", "-log", "stderr"}, flags...)
-	alog := startLauncher(t, "systemd-socket-activate", agentFlags...)
-	for i := 0; i < 100 && !fileExists(sock); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	os.Chmod(sock, 0o777)
-	c, cmd := startInetd(t, append(flags, "-delivery-socket", sock, "-sendmail", "/nonexistent/sendmail")...)
-	c.post()
-	waitExit(t, cmd)
-	checkDelivered(t, dir)
-
-	// Another user: nobody, with the transcript on stdin (pipe mode).
-	mppd := mppdBinary(t)
-	os.Chmod(filepath.Dir(mppd), 0o755)
-	passwd := filepath.Join(sockDir, "passwd")
-	os.WriteFile(passwd, []byte("alice:"+fixtureHashes["sha512crypt"]+"\n"), 0o644)
-	run := exec.Command("setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", mppd,
-		"-passwd", passwd, "-fail-delay", "0", "-hostname", "e2e.test", "-delivery-socket", sock, "-log", "none")
-	run.Stdin = strings.NewReader("USER alice\r\nPASS " + fixturePassword + "\r\nDATA\r\n" + e2eMessage + "QUIT\r\n")
-	out, _ := run.Output()
-	if !strings.Contains(string(out), "\r\n451 ") {
-		t.Errorf("a session as nobody got %q", out)
-	}
-	if n := len(recorded(t, dir, "msg")); n != 1 {
-		t.Errorf("%d messages delivered, want the first only", n)
-	}
-	for i := 0; i < 100 && !strings.Contains(alog.String(), "not an mppd session"); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !strings.Contains(alog.String(), "not an mppd session") {
-		t.Errorf("the agent's log does not say it refused nobody:\n%s", alog)
-	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// The agent is a server: a delivery command that is not there is said at
-// its start, where the administrator looks, not only at the first 451.
-func TestAgentWarnsMissingSendmail(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "deliver.sock")
-	logs := startLauncher(t, mppdBinary(t), "-delivery-agent", "-session-user", "", "-listen", sock,
-		"-log", "stderr", "-sendmail", "/nonexistent/sendmail -t")
-	if !waitFor(10*time.Second, func() bool { return strings.Contains(logs.String(), "delivery agent listening") }) {
-		t.Fatalf("the agent did not start:\n%s", logs)
-	}
-	if !strings.Contains(logs.String(), "delivery command missing") {
-		t.Errorf("no warning for a missing -sendmail:\n%s", logs)
 	}
 }

@@ -1,338 +1,266 @@
 package main
 
-// -auth pam:SERVICE against the real libpam and pam_unix, through the helper
-// mppd-pam built from cmd/mppd-pam as make build builds it, with users made
-// by useradd and chpasswd, through the service file the package ships
-// (packaging/pam.d/mpp) and through small stacks that make PAM fail, hang,
-// or talk. auth_pam_helper_test.go tests mppd's side against fake helpers.
+// mppd's side of -auth pam:SERVICE against fake helpers (shell scripts in
+// place of mppd-pam): what it sends, how it reads exit statuses, and that a
+// helper that hangs, babbles or dies cannot hold up or mislead a session.
+// e2e/pam_test.go runs the real helper against the real PAM.
 
 import (
+	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mppd/mppd/internal/testlib"
 )
 
-// pamHeaders is what cmd/mppd-pam needs to be built with PAM (Debian:
-// libpam0g-dev), as the Makefile looks for it.
-const pamHeaders = "/usr/include/security/pam_appl.h"
-
-var pamHelperBuild besideMppd
-
-// pamHelperBinary builds the PAM helper once per test run, with cgo and
-// -tags pam, beside mppd's binary (so TestMain removes it too, as
-// mppBinary's), in a directory other users may enter (the least-privilege
-// test runs both as a daemon user), and returns its path. Without the PAM
-// headers or a C compiler it skips (or fails under MPPD_REQUIRE_REAL=1).
-func pamHelperBinary(t testing.TB) string {
+// fakePAMCheck runs one check of pam:SERVICE through helper, SERVICE being
+// a service file that exists on any PAM system.
+func fakePAMCheck(t *testing.T, helper string, timeout time.Duration, user, pw string) (int, time.Duration, error) {
 	t.Helper()
-	_, err := os.Stat(pamHeaders)
-	needReal(t, err == nil, pamHeaders+" missing (libpam0g-dev): the PAM helper cannot be built")
-	_, err = exec.LookPath("gcc")
-	needReal(t, err == nil, "no C compiler (gcc): the PAM helper, a cgo program, cannot be built")
-	return pamHelperBuild.build(t, "mppd-pam", "./cmd/mppd-pam", []string{"-tags", "pam"}, []string{"CGO_ENABLED=1"})
-}
-
-// pamOptions are o with the built helper.
-func pamOptions(t testing.TB, o authOptions) authOptions {
-	t.Helper()
-	o.pamHelper = pamHelperBinary(t)
-	return o
-}
-
-// installPAMService writes a service file into /etc/pam.d under a unique
-// name and removes it at the end of the test.
-func installPAMService(t testing.TB, content string) string {
-	t.Helper()
-	needRoot(t)
-	name := "mppd-test-" + randomHex(6)
-	path := filepath.Join("/etc/pam.d", name)
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.Remove(path) })
-	return name
-}
-
-func shippedPAMService(t testing.TB) string {
-	t.Helper()
-	content, err := os.ReadFile("packaging/pam.d/mpp")
+	a, err := newPAMAuth(testlib.AnyPAMService(t), helper, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return installPAMService(t, string(content))
+	start := time.Now()
+	err = a.Authenticate(context.Background(), user, pw)
+	return replyCode(err), time.Since(start), err
 }
 
-func TestAuthPAM(t *testing.T) {
-	pamHelperBinary(t) // skip before making users, if it cannot be built
-	const pw = "pam Secret-3"
-	user := addSystemUser(t, pw)
-	spec := "pam:" + shippedPAMService(t)
-
-	t.Run("right password", func(t *testing.T) {
-		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, user, pw)
-		wantCode(t, code, err, codeOK, spec, pw)
-	})
-	t.Run("wrong password, after the PAM delay", func(t *testing.T) {
-		code, took, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, user, "not it")
-		wantCode(t, code, err, codeAuthFailed, spec, "not it")
-		// pam_unix asks for 2 s (pam_fail_delay), which libpam varies
-		// at random by up to half of it either way (_pam_compute_delay:
-		// the mean of three uniform draws, so 1.26 s has been seen);
-		// mppd must not cut it short.
-		if took < 1000*time.Millisecond {
-			t.Errorf("refused after %v: the PAM delay was not honoured", took)
-		}
-	})
-	t.Run("unknown user", func(t *testing.T) {
-		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, "mppdnosuchuser", pw)
-		wantCode(t, code, err, codeAuthFailed, spec, pw)
-	})
-	t.Run("password must be changed", func(t *testing.T) {
-		u := addSystemUser(t, pw)
-		runCmd(t, "", "chage", "-d", "0", u)
-		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, u, pw)
-		wantCode(t, code, err, codeAuthFailed, spec, pw)
-		if !strings.Contains(err.Error(), "account") {
-			t.Errorf("reason %q: want the account stack's refusal", err)
-		}
-	})
-	t.Run("account expired", func(t *testing.T) {
-		u := addSystemUser(t, pw)
-		runCmd(t, "", "chage", "-E", "1", u)
-		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, u, pw)
-		wantCode(t, code, err, codeAuthFailed, spec, pw)
-		if !strings.Contains(err.Error(), "account") {
-			t.Errorf("reason %q: want the account stack's refusal", err)
-		}
-	})
-	t.Run("account locked", func(t *testing.T) {
-		u := addSystemUser(t, pw)
-		runCmd(t, "", "usermod", "-L", u)
-		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{spec}, u, pw)
-		wantCode(t, code, err, codeAuthFailed, spec, pw)
-	})
-	t.Run("PAM cannot reach its database: 451", func(t *testing.T) {
-		// pam_debug answers what it is told: here, what pam_sss or
-		// pam_ldap answer when their server is down.
-		svc := installPAMService(t, "auth required pam_debug.so auth=authinfo_unavail\naccount required pam_permit.so\n")
-		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{"pam:" + svc}, user, pw)
-		wantCode(t, code, err, codeLocalError, "pam:"+svc, pw)
-	})
-	t.Run("PAM hanging: 451 after -auth-timeout", func(t *testing.T) {
-		svc := installPAMService(t, "auth required pam_exec.so quiet /bin/sleep 5\naccount required pam_permit.so\n")
-		o := authOptions{timeout: 500 * time.Millisecond}
-		code, took, err := checkAuth(t, pamOptions(t, o), []string{"pam:" + svc}, user, pw)
-		wantCode(t, code, err, codeLocalError, "pam:"+svc, pw)
-		if took < 450*time.Millisecond || took > 3*time.Second {
-			t.Errorf("gave up after %v, want about the 500ms -auth-timeout", took)
-		}
-	})
-	t.Run("messages from PAM are not answers", func(t *testing.T) {
-		// pam_echo shows a text (PAM_TEXT_INFO) before the password prompt.
-		svc := installPAMService(t, "auth required pam_echo.so Hello %u\nauth required pam_unix.so nodelay\naccount required pam_unix.so\n")
-		code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{"pam:" + svc}, user, pw)
-		wantCode(t, code, err, codeOK, "", pw)
-	})
-	t.Run("chain: PAM after a refusing shadow file", func(t *testing.T) {
-		code, _, err := checkAuth(t, pamOptions(t, authOptions{passwd: "examples/demo.passwd"}), []string{"shadow", spec}, user, pw)
-		wantCode(t, code, err, codeOK, "", pw)
-	})
-	t.Run("service that does not exist: refused at start-up", func(t *testing.T) {
-		_, err := newAuthChain([]string{"pam:mppd-no-such-service"}, pamOptions(t, authOptions{connectTimeout: time.Second, timeout: time.Second}))
-		if err == nil || !strings.Contains(err.Error(), "no PAM service") {
-			t.Fatalf("got %v, want a start-up error", err)
-		}
-	})
-}
-
-// BenchmarkAuthPAM is BenchmarkAuthBackends for pam:SERVICE, through the shipped
-// service file (pam_unix, which asks for a 2 s delay after a failure) and
-// through pam_unix with nodelay.
-func BenchmarkAuthPAM(b *testing.B) {
-	pamHelperBinary(b)
-	user := addSystemUser(b, "bench-pw")
-	b.Run("shipped", func(b *testing.B) {
-		benchOutcomes(b, pamOptions(b, authOptions{}), "pam:"+shippedPAMService(b), user, "bench-pw")
-	})
-	b.Run("nodelay", func(b *testing.B) {
-		svc := installPAMService(b, "auth required pam_unix.so nodelay\naccount required pam_unix.so\n")
-		benchOutcomes(b, pamOptions(b, authOptions{}), "pam:"+svc, user, "bench-pw")
-	})
-}
-
-// TestAuthPAMLeastPrivilege runs mppd and its PAM helper as the packaged
-// unit runs them: an unprivileged user whose only extra group is shadow,
-// no_new_privs, no capabilities. The helper inherits all of that, and
-// pam_unix in it reads /etc/shadow itself (its setgid helper is powerless
-// under no_new_privs). Without the group, Debian's common-auth refuses
-// every password: a 530, as for any PAM service.
-func TestAuthPAMLeastPrivilege(t *testing.T) {
-	setpriv := needProgram(t, "setpriv")
-	helper := pamHelperBinary(t)
-	const pw = "pam Secret-5"
-	user := addSystemUser(t, pw)
-	svc := shippedPAMService(t)
-	runAs := newDaemonUser(t)
-	// Beside the helper, in a directory runAs may enter.
-	bin := mppdBinary(t)
-	pass := func(groups, pw string) (string, string) {
-		cmd := exec.Command(setpriv, "--reuid", runAs, "--regid", runAs, "--groups", groups,
-			"--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
-			bin, "-log", "stderr", "-fail-delay", "0", "-auth", "pam:"+svc, "-pam-helper", helper)
-		cmd.Stdin = strings.NewReader("USER " + user + "\r\nPASS " + pw + "\r\nQUIT\r\n")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("mppd: %v\n%s", err, stderr.String())
-		}
-		lines := strings.Split(string(out), "\r\n")
-		if len(lines) < 3 {
-			t.Fatalf("replies %q\n%s", out, stderr.String())
-		}
-		mustNotLeak(t, stderr.String(), pw)
-		return lines[2], stderr.String()
-	}
-	if reply, log := pass("shadow", pw); !strings.HasPrefix(reply, "250 ") {
-		t.Errorf("group shadow, right password: %q\n%s", reply, log)
-	}
-	if reply, log := pass("shadow", "wrong"); !strings.HasPrefix(reply, "530 ") {
-		t.Errorf("group shadow, wrong password: %q\n%s", reply, log)
-	}
-	if reply, log := pass(runAs, pw); !strings.HasPrefix(reply, "530 ") {
-		t.Errorf("without group shadow: %q\n%s", reply, log)
-	}
-}
-
-// TestAuthPAMRhost: the modules see the client's address as PAM_RHOST and
-// "mpp" as PAM_TTY, from the session to the real libpam: pam_exec exports
-// PAM's items to a script, which writes down what it was given. Over TCP
-// (-listen) the address is the socket's peer; under a launcher that passes
-// it in REMOTE_ADDR (systemd, a stdin session) it is that; with none known,
-// PAM_RHOST is left unset, as is PAM_RUSER.
-func TestAuthPAMRhost(t *testing.T) {
-	helper := pamHelperBinary(t)
-	dir := t.TempDir()
-	items := filepath.Join(dir, "items")
-	script := filepath.Join(dir, "record")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s|%s|%s\\n' \"${PAM_RHOST-unset}\" \"${PAM_TTY-unset}\" \"${PAM_RUSER-unset}\" >"+items+"\n"), 0o755); err != nil {
+func TestPAMHelperRequest(t *testing.T) {
+	// What the helper gets: the request on stdin, no arguments, and an
+	// environment of mppd's choosing, nothing of mppd's own.
+	t.Setenv("MPPD_TEST_CANARY", "inherited")
+	svc := testlib.AnyPAMService(t)
+	a, err := newPAMAuth(svc, "/bin/true", 5*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	svc := installPAMService(t, "auth required pam_exec.so quiet "+script+"\nauth required pam_permit.so\naccount required pam_permit.so\n")
-	bin := mppdBinary(t)
-	args := []string{"-fail-delay", "0", "-auth", "pam:" + svc, "-pam-helper", helper}
-	recorded := func() string {
-		t.Helper()
-		b, err := os.ReadFile(items)
+	const pw = "pw s3cret caf\u00e9"
+	// The session's peer becomes the request's last field: an IP address
+	// with no port, or nothing.
+	for _, c := range []struct{ peer, rhost string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"192.0.2.7:40123", "192.0.2.7"},
+		{"[2001:db8::1]:40123", "2001:db8::1"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"fe80::1%eth0", "fe80::1"},
+		{"unknown", ""},
+		{"@", ""},
+		{"client.example:40123", ""},
+		{"", ""},
+	} {
+		helper, dir := testlib.Script(t, "mppd-pam", `cat >"$0.stdin"; echo "$# $*" >"$0.args"; env >"$0.env"; exit 0`)
+		a.(*pamAuth).helper = helper
+		ctx := context.Background()
+		if c.peer != "" {
+			ctx = withClientAddr(ctx, c.peer)
+		}
+		if err := a.Authenticate(ctx, "alice", pw); replyCode(err) != codeOK {
+			t.Fatalf("exit 0: got %d (%v), want 250", replyCode(err), err)
+		}
+		read := func(name string) string {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(b)
+		}
+		if got, want := read("mppd-pam.stdin"), svc+"\x00alice\x00"+pw+"\x00"+c.rhost+"\x00"; got != want {
+			t.Errorf("peer %q: stdin %q, want %q", c.peer, got, want)
+		}
+		if got := read("mppd-pam.args"); got != "0 \n" {
+			t.Errorf("arguments %q, want none", got)
+		}
+		env := read("mppd-pam.env")
+		mustNotLeak(t, env, pw)
+		if strings.Contains(env, "MPPD_TEST_CANARY") {
+			t.Errorf("mppd's environment reached the helper:\n%s", env)
+		}
+		if !strings.Contains(env, "GOMAXPROCS=1") {
+			t.Errorf("environment without GOMAXPROCS=1:\n%s", env)
+		}
+	}
+}
+
+// The session hands its peer to the backend in PASS's context, through the
+// chain: what pam:SERVICE sends as the client's address.
+func TestPAMHelperRequestFromSession(t *testing.T) {
+	helper, dir := testlib.Script(t, "mppd-pam", `cat >"$0.stdin"; exit 0`)
+	svc := testlib.AnyPAMService(t)
+	cfg, _, _ := testConfig(t)
+	cfg.Auth = testChain(t, authOptions{pamHelper: helper}, "pam:"+svc)
+	for peer, rhost := range map[string]string{"198.51.100.9:1234": "198.51.100.9", "unknown": ""} {
+		c := &scriptConn{in: strings.NewReader("USER alice\r\nPASS pw\r\nQUIT\r\n")}
+		Serve(cfg, c, peer)
+		if !strings.Contains(c.out.String(), "250 Command OK, alice authenticated") {
+			t.Fatalf("peer %q: replies %q", peer, c.out.String())
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "mppd-pam.stdin"))
 		if err != nil {
-			t.Fatalf("the PAM stack did not run: %v", err)
+			t.Fatal(err)
 		}
-		os.Remove(items)
-		return strings.TrimSpace(string(b))
-	}
-	for _, v := range []string{"REMOTE_ADDR", "TCPREMOTEIP", "REMOTE_HOST"} {
-		t.Setenv(v, "")
-	}
-
-	t.Run("TCP", func(t *testing.T) {
-		addr := freePort(t)
-		startLauncher(t, bin, append([]string{"-listen", addr, "-log", "stderr"}, args...)...)
-		c := newClient(t, dialRetry(t, addr))
-		defer c.conn.Close()
-		c.expect("220")
-		c.cmd("USER mppdrhost", "250")
-		c.cmd("PASS pw", "250")
-		if got := recorded(); got != "127.0.0.1|mpp|unset" {
-			t.Errorf("PAM_RHOST|PAM_TTY|PAM_RUSER = %q, want 127.0.0.1|mpp|unset", got)
-		}
-	})
-	t.Run("REMOTE_ADDR", func(t *testing.T) {
-		t.Setenv("REMOTE_ADDR", "203.0.113.5")
-		if reply, log, _ := mppSession(t, bin, args, "mppdrhost", "pw"); !strings.HasPrefix(reply, "250 ") {
-			t.Fatalf("PASS: %q\n%s", reply, log)
-		}
-		if got := recorded(); got != "203.0.113.5|mpp|unset" {
-			t.Errorf("PAM_RHOST|PAM_TTY|PAM_RUSER = %q, want 203.0.113.5|mpp|unset", got)
-		}
-	})
-	t.Run("unknown", func(t *testing.T) {
-		if reply, log, _ := mppSession(t, bin, args, "mppdrhost", "pw"); !strings.HasPrefix(reply, "250 ") {
-			t.Fatalf("PASS: %q\n%s", reply, log)
-		}
-		if got := recorded(); got != "unset|mpp|unset" {
-			t.Errorf("PAM_RHOST|PAM_TTY|PAM_RUSER = %q, want unset|mpp|unset", got)
-		}
-	})
-	t.Run("the helper refuses an address that is not one", func(t *testing.T) {
-		cmd := exec.Command(helper)
-		cmd.Stdin = strings.NewReader(svc + "\x00mppdrhost\x00pw\x00client.example\x00")
-		out, err := cmd.CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "not an IP address") {
-			t.Errorf("mppd-pam: %v %q, want exit 2 saying the address is not one", err, out)
-		}
-		if _, err := os.Stat(items); err == nil {
-			t.Errorf("the PAM stack ran")
-		}
-	})
-}
-
-// TestAuthPAMAgingAgreesWithShadow: for each password age of agingStates,
-// the real pam_unix (through the shipped service's common-account) and the
-// shadow backend reading the same /etc/shadow let the right password in,
-// or refuse it, alike.
-func TestAuthPAMAgingAgreesWithShadow(t *testing.T) {
-	pamHelperBinary(t)
-	const pw = "pam Secret-6"
-	user := addSystemUser(t, pw)
-	pamSpec := "pam:" + shippedPAMService(t)
-	o := pamOptions(t, authOptions{passwd: "/etc/shadow"})
-	for _, st := range agingStates() {
-		setAging(t, user, st)
-		pamCode, _, pamErr := checkAuth(t, o, []string{pamSpec}, user, pw)
-		shadowCode, _, shadowErr := checkAuth(t, o, []string{"shadow"}, user, pw)
-		want := codeOK
-		if st.refused != "" {
-			want = codeAuthFailed
-		}
-		if pamCode != want || shadowCode != want {
-			t.Errorf("%s: pam_unix %d (%v), shadow %d (%v), want %d", st.name, pamCode, pamErr, shadowCode, shadowErr, want)
+		if got, want := string(b), svc+"\x00alice\x00pw\x00"+rhost+"\x00"; got != want {
+			t.Errorf("peer %q: stdin %q, want %q", peer, got, want)
 		}
 	}
 }
 
-// TestAuthPAMEchoingModule: a module that prints the password where the
-// helper's output goes (pam_exec with expose_authtok and log=/dev/stderr, a
-// set-up for debugging a script) does not get it, whole or in pieces, into
-// mppd's log: what the log says comes from the helper's report alone, on
-// a descriptor the script cannot write to (pam_exec closes it in its child,
-// and the helper marks it close-on-exec for modules that do not).
-func TestAuthPAMEchoingModule(t *testing.T) {
-	helper := pamHelperBinary(t)
-	const pw = "Echoed Secret-9"
+func TestPAMHelperExitStatus(t *testing.T) {
+	for _, c := range []struct {
+		name, script string
+		want         int
+		reason       string // in the error, for the log
+	}{
+		{"accepted", "exit 0", codeOK, ""},
+		{"refused", `echo "auth 7" >&3; exit 1`, codeAuthFailed, "auth: PAM_AUTH_ERR (authentication failure)"},
+		{"refused, silent", "exit 1", codeAuthFailed, "refused"},
+		{"must change", `echo "account 12" >&3; exit 1`, codeAuthFailed, "account: PAM_NEW_AUTHTOK_REQD (the password must be changed first)"},
+		{"PAM cannot decide", `echo "auth 9" >&3; exit 111`, codeLocalError, "auth: PAM_AUTHINFO_UNAVAIL"},
+		{"bad request", `echo "mppd-pam: bad request: x" >&2; echo request >&3; exit 2`, codeLocalError, "could not read mppd's request"},
+		{"exit 2, no report", `exit 2`, codeLocalError, "could not read mppd's request (another version of mppd-pam?) or crashed"},
+		{"Go panic", `echo "panic: runtime error: index out of range" >&2; exit 2`, codeLocalError, "crashed (a Go panic"},
+		{"built without PAM", `echo build >&3; exit 111`, codeLocalError, "built without PAM"},
+		{"unknown status", "exit 7", codeLocalError, "exit status 7"},
+		{"unknown status, with a report", `echo "auth 4" >&3; exit 7`, codeLocalError, "exit status 7: auth: PAM_SYSTEM_ERR"},
+		{"killed", "kill -9 $$", codeLocalError, "signal: killed"},
+		{"reads nothing, refuses", `exec <&-; exit 1`, codeAuthFailed, "refused"},
+		{"not a program", "", codeLocalError, "exec format error"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			helper, _ := testlib.Script(t, "mppd-pam", c.script)
+			if c.script == "" {
+				os.WriteFile(helper, []byte("\x7fELF not really"), 0o755)
+			}
+			code, _, err := fakePAMCheck(t, helper, 5*time.Second, "alice", "pw")
+			if code != c.want {
+				t.Fatalf("got %d (%v), want %d", code, err, c.want)
+			}
+			if c.reason != "" && !strings.Contains(err.Error(), c.reason) {
+				t.Errorf("error %q, want it to say %q", err, c.reason)
+			}
+		})
+	}
+}
+
+// A helper that hangs (a module waiting on a dead server) is killed at
+// -auth-timeout with what it started, and the answer is 451.
+func TestPAMHelperTimeout(t *testing.T) {
+	helper, dir := testlib.Script(t, "mppd-pam", `sleep 60 & echo $! >"$0.child"; wait`)
+	code, took, err := fakePAMCheck(t, helper, 300*time.Millisecond, "alice", "pw")
+	if code != codeLocalError || !strings.Contains(err.Error(), "did not answer within 300ms") {
+		t.Fatalf("got %d (%v), want 451 for the timeout", code, err)
+	}
+	if took < 300*time.Millisecond || took > 2*time.Second {
+		t.Errorf("answered after %v, want about 300ms", took)
+	}
+	pid := testlib.PIDFrom(t, filepath.Join(dir, "mppd-pam.child"))
+	testlib.MustBeGone(t, pid, "the timeout")
+}
+
+// A helper whose child keeps its output open after it has answered does not
+// hold the session past a second, and the child does not outlive the check.
+func TestPAMHelperLeftoverChild(t *testing.T) {
+	helper, dir := testlib.Script(t, "mppd-pam", `sleep 30 & echo $! >"$0.child"; exit 1`)
+	code, took, err := fakePAMCheck(t, helper, 20*time.Second, "alice", "pw")
+	pid := testlib.PIDFrom(t, filepath.Join(dir, "mppd-pam.child"))
+	if code != codeAuthFailed {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("got %d (%v), want 530", code, err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("answered after %v: a leftover child held the session", took)
+	}
+	testlib.MustBeGone(t, pid, "the helper")
+}
+
+// Nothing the helper or its modules write on standard output or error is
+// logged, nor a report that is not of the vocabulary: the password, a piece
+// of it, or words that are the password never reach the log. A babbling
+// helper holds nothing up.
+func TestPAMHelperOutput(t *testing.T) {
+	const pw = "Echoed-Secret-77"
+	piece := pw[:6]
+	for _, c := range []struct {
+		name, script string
+		want         int
+		reason       string // the whole of the logged reason, after the code's text
+	}{
+		{"echo on stdout and stderr", `echo "said ` + pw + `"; echo "` + piece + `" >&2; exit 1`, codeAuthFailed, "refused"},
+		{"echo with a report", `echo "Login incorrect for ` + pw + `" >&2; echo "auth 7" >&3; exit 1`, codeAuthFailed,
+			"auth: PAM_AUTH_ERR (authentication failure)"},
+		{"the password as the report", `echo "` + pw + `" >&3; exit 1`, codeAuthFailed,
+			"the PAM helper's report is not one mppd can read (not logged)"},
+		{"the password in a report", `echo "auth 7 ` + piece + `" >&3; exit 111`, codeLocalError,
+			"the PAM helper's report is not one mppd can read (not logged)"},
+		{"two lines of report", `printf 'auth 7\n%s\n' "` + piece + `" >&3; exit 1`, codeAuthFailed,
+			"the PAM helper's report is not one mppd can read (not logged)"},
+		{"huge report", `head -c 20000000 /dev/zero | tr '\0' x >&3; exit 1`, codeAuthFailed,
+			"the PAM helper's report is not one mppd can read (not logged)"},
+		{"huge output", `head -c 20000000 /dev/zero | tr '\0' x >&2; exit 1`, codeAuthFailed, "refused"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			helper, _ := testlib.Script(t, "mppd-pam", c.script)
+			code, took, err := fakePAMCheck(t, helper, 20*time.Second, "alice", pw)
+			if code != c.want {
+				t.Fatalf("got %d (%v), want %d", code, err, c.want)
+			}
+			if got := causeText(asReplyError(err)); got != c.reason {
+				t.Errorf("logged %q, want %q", got, c.reason)
+			}
+			mustNotLeak(t, err.Error(), piece)
+			if took > 10*time.Second {
+				t.Errorf("took %v", took)
+			}
+		})
+	}
+}
+
+// Names and passwords PAM could never be given are refused without running
+// the helper.
+func TestPAMHelperNotAsked(t *testing.T) {
+	helper, dir := testlib.Script(t, "mppd-pam", `touch "$0.ran"; exit 0`)
+	for _, c := range [][2]string{{"al\x00ice", "pw"}, {"alice", "p\x00w"}, {"alice", strings.Repeat("p", 5000)}} {
+		code, _, err := fakePAMCheck(t, helper, 5*time.Second, c[0], c[1])
+		if code != codeAuthFailed {
+			t.Errorf("%.20q: got %d (%v), want 530", c, code, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mppd-pam.ran")); err == nil {
+		t.Errorf("the helper ran")
+	}
+}
+
+// A helper that cannot be run stops mppd at start-up (exit 78), not at PASS.
+func TestPAMHelperAtStartUp(t *testing.T) {
+	svc := testlib.AnyPAMService(t)
 	dir := t.TempDir()
-	script := filepath.Join(dir, "echo-password")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\npw=$(tr -d '\\000')\necho \"got $pw\"\necho \"${pw%???}\" >&2\necho \"${pw#???}\"\n{ echo \"$pw\" >&3; } 2>/dev/null\nexit 1\n"), 0o755); err != nil {
+	notExec := filepath.Join(dir, "not-exec")
+	os.WriteFile(notExec, []byte("#!/bin/sh\nexit 0\n"), 0o644)
+	for _, c := range []struct{ helper, want string }{
+		{filepath.Join(dir, "missing"), "no such file"},
+		{dir, "not a regular file"},
+		{notExec, "not executable"},
+		{"", "-pam-helper is empty"},
+	} {
+		_, err := newAuthChain([]string{"pam:" + svc}, authOptions{connectTimeout: time.Second, timeout: time.Second, pamHelper: c.helper})
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "-pam-helper") {
+			t.Errorf("-pam-helper %q: %v, want an error saying %q", c.helper, err, c.want)
+		}
+	}
+
+	// A relative -pam-helper is resolved at start-up, not against the
+	// directory of each check.
+	helper, _ := testlib.Script(t, "mppd-pam", "exit 0")
+	t.Chdir(filepath.Dir(helper))
+	a, err := newPAMAuth(svc, "./mppd-pam", time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	svc := installPAMService(t, "auth requisite pam_exec.so expose_authtok log=/dev/stderr "+script+"\naccount required pam_permit.so\n")
-	code, _, err := checkAuth(t, pamOptions(t, authOptions{}), []string{"pam:" + svc}, "alice", pw)
-	if code == codeOK {
-		t.Fatalf("accepted: the script did not run")
-	}
-	for _, piece := range []string{pw, pw[:len(pw)-3], pw[3:], "Echoed", "Secret"} {
-		mustNotLeak(t, err.Error(), piece)
-	}
-	if !strings.Contains(err.Error(), "auth: PAM_") {
-		t.Errorf("reason %q: want the auth stack's return value", err)
-	}
-	// The helper run by hand: the module's output is there, for a person.
-	cmd := exec.Command(helper)
-	cmd.Stdin = strings.NewReader(svc + "\x00alice\x00" + pw + "\x00\x00")
-	out, _ := cmd.CombinedOutput()
-	if !strings.Contains(string(out), "got "+pw) {
-		t.Errorf("the script's output did not reach the helper's standard error (test set-up): %q", out)
+	if got := a.(*pamAuth).helper; got != helper {
+		t.Errorf("helper %q, want %q", got, helper)
 	}
 }

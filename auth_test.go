@@ -1,46 +1,27 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mppd/mppd/internal/testlib"
 )
 
-const fixturePassword = "pässwörd 1"
-
-// Hashes of fixturePassword written by libxcrypt (mkpasswd from Debian's
-// whois package, and Python's crypt for $2y$), so the unit tests need no
-// tools; TestVerifySystemHashes makes fresh ones where mkpasswd exists.
-var fixtureHashes = map[string]string{
-	"yescrypt":              "$y$j9T$xOabzSFWluraK5tCndf530$BWNWaGGz8zzkEXEx5ot75RacijBOWs.e2KevwyRKF03",
-	"yescrypt cost 7":       "$y$jBT$7F7YrpOcyioW6CXLm89pH0$laXf98wukZ5H.2xfN9WCoMQuf1OGuyrlKNf1rJkDDn0",
-	"sha512crypt":           "$6$pbBZUIjFqrX5ruvi$bYHqbKQrJ3DdBoK9qTybsaEyYnO826LkZuJTYhTvXz1humPGIxYd6jo/rD2z2ZDkRRxMHHHL85DapTbNyIk351",
-	"sha512crypt rounds":    "$6$rounds=10000$G/iqh2W1t69q4j4y$3b77YjoKUYzcq9.ik2.Odk/JUM5hdbyJS9dGvbGeU4R7ShywbHaFqR.6rknc6N.O2sX.hbhJ7bIqSa63LhgYP1",
-	"sha256crypt":           "$5$FYcLm0rUgYcNCiHm$kP8bHpsSUP2Cu2.jZgOZHtpHIhjNg9BPI2d.5nuDU17",
-	"sha256crypt rounds":    "$5$rounds=1000$jRkUva7WSm/H1QL2$TzHiiqqxGC3nwUa.o4k.rArCFX9OffpZ5dxeaKCsaM8",
-	"md5crypt":              "$1$pGbRUH2I$lX79omLfGrnixqpSxntA0.",
-	"bcrypt 2b":             "$2b$05$zgrIzB./8v7zpg6breT0peHw0vwlHLwIjuaACqGGavsNxWBOloVdm",
-	"bcrypt 2a":             "$2a$05$nh2gwwn3jxk6Vf7P3LMInOqB5AStuu0/4Vj8bbBjNAXOMidhySqum",
-	"bcrypt 2y (libxcrypt)": "$2y$05$abcdefghijklmnopqrstuu9zkq65eNjJ/pyWJYBzBge4LrMqMXEd6",
-}
-
 func TestVerifyHash(t *testing.T) {
-	for name, h := range fixtureHashes {
+	for name, h := range testlib.FixtureHashes {
 		t.Run(name, func(t *testing.T) {
-			if ok, err := verifyHash(h, fixturePassword); !ok || err != nil {
+			if ok, err := verifyHash(h, testlib.FixturePassword); !ok || err != nil {
 				t.Errorf("right password: ok=%v err=%v", ok, err)
 			}
-			for _, wrong := range []string{"pässwörd 2", "pässwörd", "", fixturePassword + " "} {
+			for _, wrong := range []string{"pässwörd 2", "pässwörd", "", testlib.FixturePassword + " "} {
 				if ok, err := verifyHash(h, wrong); ok || err != nil {
 					t.Errorf("wrong password %q: ok=%v err=%v", wrong, ok, err)
 				}
@@ -55,19 +36,10 @@ func TestVerifyHashRefusesOddities(t *testing.T) {
 		if ok, _ := verifyHash(h, ""); ok {
 			t.Errorf("%q verified the empty password", h)
 		}
-		if ok, _ := verifyHash(h, fixturePassword); ok {
+		if ok, _ := verifyHash(h, testlib.FixturePassword); ok {
 			t.Errorf("%q verified a password", h)
 		}
 	}
-}
-
-func writeFile(t testing.TB, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "passwd")
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func authResult(err error) string {
@@ -82,8 +54,8 @@ func authResult(err error) string {
 }
 
 func TestShadowAuth(t *testing.T) {
-	y := fixtureHashes["yescrypt"]
-	s6 := fixtureHashes["sha512crypt"]
+	y := testlib.FixtureHashes["yescrypt"]
+	s6 := testlib.FixtureHashes["sha512crypt"]
 	// Day 20000 is 2024-10-04; the checks run on day 20100.
 	file := strings.Join([]string{
 		"# comment",
@@ -116,42 +88,42 @@ func TestShadowAuth(t *testing.T) {
 		"alice:" + s6, // the first entry wins, as getspnam's does
 		"weird:$gy$j9T$abc$def",
 	}, "\n") + "\n"
-	a := &shadowAuth{path: writeFile(t, file), now: func() time.Time { return time.Unix(20100*86400+3600, 0) }}
+	a := &shadowAuth{path: testlib.TempFile(t, "passwd", file, 0o600), now: func() time.Time { return time.Unix(20100*86400+3600, 0) }}
 	cases := []struct{ user, pw, want string }{
-		{"alice", fixturePassword, "ok"},
+		{"alice", testlib.FixturePassword, "ok"},
 		{"alice", "nope", "530 wrong password"},
-		{"bob", fixturePassword, "ok"},
+		{"bob", testlib.FixturePassword, "ok"},
 		{"bob", "nope", "530 wrong password"},
-		{"nobody", fixturePassword, "530 unknown user"},
-		{"locked", fixturePassword, "530 account locked"},
-		{"star", fixturePassword, "530 account locked"},
+		{"nobody", testlib.FixturePassword, "530 unknown user"},
+		{"locked", testlib.FixturePassword, "530 account locked"},
+		{"star", testlib.FixturePassword, "530 account locked"},
 		{"bang", "", "530 account locked"},
 		{"empty", "", "530 empty password field (no passwordless network logins)"},
 		{"empty", "x", "530 empty password field (no passwordless network logins)"},
-		{"expired", fixturePassword, "530 account expired"},
-		{"expires-tomorrow", fixturePassword, "ok"},
-		{"inactive", fixturePassword, "530 password expired and account inactive"},
-		{"must-change", fixturePassword, "530 password must be changed (last change 0: passwd -e, chage -d 0)"},
-		{"must-change-no-max", fixturePassword, "530 password must be changed (last change 0: passwd -e, chage -d 0)"},
-		{"aged-no-inactive", fixturePassword, "530 password expired (older than its maximum age): it must be changed"},
-		{"aged-in-inactive-window", fixturePassword, "530 password expired (older than its maximum age): it must be changed"},
-		{"max-reached-today", fixturePassword, "530 password expired (older than its maximum age): it must be changed"},
-		{"max-reached-tomorrow", fixturePassword, "ok"},
-		{"inactive-ends-tomorrow", fixturePassword, "530 password expired (older than its maximum age): it must be changed"},
-		{"inactive-ended-today", fixturePassword, "530 password expired and account inactive"},
-		{"old-no-max", fixturePassword, "ok"},
-		{"old-max-99999", fixturePassword, "ok"},
-		{"no-last-change", fixturePassword, "ok"},
-		{"changed-in-future", fixturePassword, "ok"},
-		{"huge-numbers", fixturePassword, "ok"},
+		{"expired", testlib.FixturePassword, "530 account expired"},
+		{"expires-tomorrow", testlib.FixturePassword, "ok"},
+		{"inactive", testlib.FixturePassword, "530 password expired and account inactive"},
+		{"must-change", testlib.FixturePassword, "530 password must be changed (last change 0: passwd -e, chage -d 0)"},
+		{"must-change-no-max", testlib.FixturePassword, "530 password must be changed (last change 0: passwd -e, chage -d 0)"},
+		{"aged-no-inactive", testlib.FixturePassword, "530 password expired (older than its maximum age): it must be changed"},
+		{"aged-in-inactive-window", testlib.FixturePassword, "530 password expired (older than its maximum age): it must be changed"},
+		{"max-reached-today", testlib.FixturePassword, "530 password expired (older than its maximum age): it must be changed"},
+		{"max-reached-tomorrow", testlib.FixturePassword, "ok"},
+		{"inactive-ends-tomorrow", testlib.FixturePassword, "530 password expired (older than its maximum age): it must be changed"},
+		{"inactive-ended-today", testlib.FixturePassword, "530 password expired and account inactive"},
+		{"old-no-max", testlib.FixturePassword, "ok"},
+		{"old-max-99999", testlib.FixturePassword, "ok"},
+		{"no-last-change", testlib.FixturePassword, "ok"},
+		{"changed-in-future", testlib.FixturePassword, "ok"},
+		{"huge-numbers", testlib.FixturePassword, "ok"},
 		// The account's dates count only once the password is right, as
 		// pam_unix's account stack runs after its auth stack.
 		{"must-change", "nope", "530 wrong password"},
 		{"inactive", "nope", "530 wrong password"},
 		{"expired", "nope", "530 wrong password"},
-		{"broken-line", fixturePassword, "530 unknown user"},
-		{"weird", fixturePassword, "530 unsupported hash method"},
-		{"# comment", fixturePassword, "530 unknown user"},
+		{"broken-line", testlib.FixturePassword, "530 unknown user"},
+		{"weird", testlib.FixturePassword, "530 unsupported hash method"},
+		{"# comment", testlib.FixturePassword, "530 unknown user"},
 	}
 	for _, tc := range cases {
 		if got := authResult(a.Authenticate(context.Background(), tc.user, tc.pw)); got != tc.want {
@@ -170,19 +142,19 @@ func TestShadowAuthUnreadable(t *testing.T) {
 // TestDummyHashIsOfTheCommonKind: an unknown user's refusal costs one hash
 // of the kind the file mostly holds, so it takes as long as a wrong password.
 func TestDummyHashIsOfTheCommonKind(t *testing.T) {
-	y := fixtureHashes["yescrypt"]
-	s6 := fixtureHashes["sha512crypt"]
+	y := testlib.FixtureHashes["yescrypt"]
+	s6 := testlib.FixtureHashes["sha512crypt"]
 	cases := []struct {
 		file, want string
 	}{
 		{"a:" + s6 + "\nb:" + y + "\nc:" + y + "\n", y},
 		{"a:" + s6 + "\nb:" + y + "\n", s6},
-		{"a:" + fixtureHashes["bcrypt 2b"] + "\nb:!" + y + "\n", fixtureHashes["bcrypt 2b"]},
+		{"a:" + testlib.FixtureHashes["bcrypt 2b"] + "\nb:!" + y + "\n", testlib.FixtureHashes["bcrypt 2b"]},
 		{"a:*\nb:!\n", fallbackDummyHash},
 		{"", fallbackDummyHash},
 	}
 	for _, tc := range cases {
-		_, dummy, err := lookupPasswd(writeFile(t, tc.file), "nobody")
+		_, dummy, err := lookupPasswd(testlib.TempFile(t, "passwd", tc.file, 0o600), "nobody")
 		if err != nil || dummy != tc.want {
 			t.Errorf("file %q: dummy %q (%v), want %q", tc.file, dummy, err, tc.want)
 		}
@@ -190,7 +162,7 @@ func TestDummyHashIsOfTheCommonKind(t *testing.T) {
 	if _, err := verifyHash(fallbackDummyHash, "x"); err != nil {
 		t.Errorf("fallback dummy hash cannot be computed: %v", err)
 	}
-	if k := hashKind(fixtureHashes["sha512crypt rounds"]); k != "$6$rounds=10000" {
+	if k := hashKind(testlib.FixtureHashes["sha512crypt rounds"]); k != "$6$rounds=10000" {
 		t.Errorf("hashKind = %q", k)
 	}
 }
@@ -198,7 +170,7 @@ func TestDummyHashIsOfTheCommonKind(t *testing.T) {
 // TestVerifySystemHashes checks fresh hashes of every method mkpasswd (the
 // system's libxcrypt) writes, with a random password each time.
 func TestVerifySystemHashes(t *testing.T) {
-	mkpasswd := needProgram(t, "mkpasswd")
+	mkpasswd := testlib.NeedProgram(t, "mkpasswd")
 	for _, m := range [][]string{
 		{"-m", "yescrypt"}, {"-m", "sha512crypt"}, {"-m", "sha512crypt", "-R", "20000"},
 		{"-m", "sha256crypt"}, {"-m", "sha256crypt", "-R", "9999"}, {"-m", "md5crypt"},
@@ -227,114 +199,6 @@ func randomPassword(t testing.TB) string {
 	return "p w-" + hex.EncodeToString(b[:])
 }
 
-// newSystemUser makes a real user (newTestUser) whose password chpasswd
-// hashes with its default method, or the one chpasswdArgs pick.
-func newSystemUser(t testing.TB, chpasswdArgs ...string) (string, string) {
-	t.Helper()
-	u := newTestUser(t, userSpec{chpasswd: chpasswdArgs})
-	return u.name, u.password
-}
-
-// TestRealShadow checks users made by useradd and chpasswd in the real
-// /etc/shadow, then locked with usermod -L and expired with chage -E.
-func TestRealShadow(t *testing.T) {
-	a := &shadowAuth{path: "/etc/shadow"}
-	for _, method := range []string{"", "SHA512", "SHA256", "MD5"} {
-		var args []string
-		if method != "" {
-			args = []string{"-c", method}
-		}
-		name, pw := newSystemUser(t, args...)
-		entry, _, err := lookupPasswd("/etc/shadow", name)
-		if err != nil || entry == nil {
-			t.Fatalf("%s not in /etc/shadow: %v", name, err)
-		}
-		if method == "" && !strings.HasPrefix(entry.hash, "$y$") {
-			t.Errorf("chpasswd wrote %q, expected yescrypt", entry.hash[:4])
-		}
-		if got := authResult(a.Authenticate(context.Background(), name, pw)); got != "ok" {
-			t.Errorf("%s (%s): %s", name, method, got)
-		}
-		if got := authResult(a.Authenticate(context.Background(), name, pw+"!")); got != "530 wrong password" {
-			t.Errorf("%s (%s) wrong password: %s", name, method, got)
-		}
-	}
-
-	name, pw := newSystemUser(t)
-	run := func(args ...string) {
-		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%v: %v %s", args, err, out)
-		}
-	}
-	run("usermod", "-L", name)
-	if got := authResult(a.Authenticate(context.Background(), name, pw)); got != "530 account locked" {
-		t.Errorf("after usermod -L: %s", got)
-	}
-	run("usermod", "-U", name)
-	if got := authResult(a.Authenticate(context.Background(), name, pw)); got != "ok" {
-		t.Errorf("after usermod -U: %s", got)
-	}
-	run("chage", "-E", "2001-01-01", name)
-	if got := authResult(a.Authenticate(context.Background(), name, pw)); got != "530 account expired" {
-		t.Errorf("after chage -E 2001-01-01: %s", got)
-	}
-	run("chage", "-E", "-1", name)
-	run("passwd", "-d", name)
-	if got := authResult(a.Authenticate(context.Background(), name, "")); !strings.HasPrefix(got, "530 empty password") {
-		t.Errorf("after passwd -d: %s", got)
-	}
-}
-
-// agingState is a password age set with chage on a real user, and why the
-// shadow backend refuses the right password then ("" if it accepts).
-type agingState struct {
-	name    string
-	chage   func(today int64) []string
-	refused string
-}
-
-// agingStates are the states the real-user tests go through. Each sets
-// every field it relies on. None is within a day of a limit, where Debian
-// 12's pam_unix 1.5 and later ones differ (see expired).
-func agingStates() []agingState {
-	d := func(n int64) string { return strconv.FormatInt(n, 10) }
-	const mustChange, inactive = "must be changed", "account inactive"
-	return []agingState{
-		{"just set", func(int64) []string { return []string{"-M", "99999", "-I", "-1"} }, ""},
-		{"chage -d 0", func(int64) []string { return []string{"-d", "0"} }, mustChange},
-		{"past -M, no -I", func(t int64) []string { return []string{"-d", d(t - 100), "-M", "30", "-I", "-1"} }, mustChange},
-		{"past -M, within -I", func(t int64) []string { return []string{"-d", d(t - 100), "-M", "30", "-I", "100"} }, mustChange},
-		{"past -M and -I", func(t int64) []string { return []string{"-d", d(t - 100), "-M", "30", "-I", "10"} }, inactive},
-		{"within -M", func(t int64) []string { return []string{"-d", d(t - 100), "-M", "200", "-I", "10"} }, ""},
-		{"old, -M 99999", func(int64) []string { return []string{"-d", "2000-01-01", "-M", "99999", "-I", "-1"} }, ""},
-		{"old, no -M", func(int64) []string { return []string{"-d", "2000-01-01", "-M", "-1", "-I", "30"} }, ""},
-	}
-}
-
-// setAging puts user into state st with chage.
-func setAging(t testing.TB, user string, st agingState) {
-	t.Helper()
-	runCmd(t, "", "chage", append(st.chage(time.Now().Unix()/86400), user)...)
-}
-
-// TestRealShadowAging ages a real user's password with chage and checks
-// the shadow backend reads /etc/shadow as pam_unix does
-// (TestAuthPAMAgingAgreesWithShadow puts the two side by side).
-func TestRealShadowAging(t *testing.T) {
-	name, pw := newSystemUser(t)
-	a := &shadowAuth{path: "/etc/shadow"}
-	for _, st := range agingStates() {
-		setAging(t, name, st)
-		got := authResult(a.Authenticate(context.Background(), name, pw))
-		if st.refused == "" && got != "ok" || st.refused != "" && !(strings.HasPrefix(got, "530 ") && strings.Contains(got, st.refused)) {
-			t.Errorf("%s: %s, want %s", st.name, got, cmp.Or(st.refused, "ok"))
-		}
-		if got := authResult(a.Authenticate(context.Background(), name, pw+"x")); got != "530 wrong password" {
-			t.Errorf("%s, wrong password: %s", st.name, got)
-		}
-	}
-}
-
 // TestHashKindAgainstSplit: hashKind, which returns a part of the hash,
 // agrees with the plain definition (split at "$", put together again) on
 // every fixture and on odd shapes.
@@ -359,7 +223,7 @@ func TestHashKindAgainstSplit(t *testing.T) {
 	}
 	hashes := []string{"", "$", "$$$", "$$$$", "$6$", "$6$$", "$6$$$", "$6$salt$", "$6$rounds=5000$s$h",
 		"$y$$$", "$1$$", "$1$a$b", "$2b$05$x", "x$6$a$b", "!$6$a$b", "$7$a$b$c", "*", "!"}
-	for _, h := range fixtureHashes {
+	for _, h := range testlib.FixtureHashes {
 		hashes = append(hashes, h)
 	}
 	for _, h := range hashes {
@@ -367,4 +231,47 @@ func TestHashKindAgainstSplit(t *testing.T) {
 			t.Errorf("hashKind(%q) = %q, want %q", h, got, want)
 		}
 	}
+}
+
+// BenchmarkVerifyHash is the floor of a PASS: the hash computation alone.
+// Compare with BenchmarkPASS: the difference is mppd's own cost.
+func BenchmarkVerifyHash(b *testing.B) {
+	for _, kind := range benchHashes {
+		h := testlib.FixtureHashes[kind]
+		b.Run(kind, func(b *testing.B) {
+			for b.Loop() {
+				verifyHash(h, testlib.FixturePassword)
+			}
+		})
+	}
+}
+
+// BenchmarkPASS is a PASS as the session makes it: the password file read
+// and parsed (a file of 50 users, as a small host's /etc/shadow), the hash
+// verified.
+func BenchmarkPASS(b *testing.B) {
+	for _, kind := range benchHashes {
+		h := testlib.FixtureHashes[kind]
+		a := &shadowAuth{path: benchPasswd(b, h)}
+		b.Run(kind, func(b *testing.B) {
+			for b.Loop() {
+				if err := a.Authenticate(context.Background(), "alice", testlib.FixturePassword); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+var benchHashes = []string{"yescrypt", "sha512crypt", "sha512crypt rounds", "sha256crypt", "md5crypt", "bcrypt 2b"}
+
+// benchPasswd is a password file of 50 users, as a small host's
+// /etc/shadow, alice last, all with hash h.
+func benchPasswd(b *testing.B, h string) string {
+	var file strings.Builder
+	for i := 0; i < 49; i++ {
+		file.WriteString("user" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + ":" + h + ":19000:0:99999:7:::\n")
+	}
+	file.WriteString("alice:" + h + ":19000:0:99999:7:::\n")
+	return testlib.TempFile(b, "passwd", file.String(), 0o600)
 }

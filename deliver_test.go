@@ -10,44 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mppd/mppd/internal/testlib"
 )
-
-// fakeSendmail writes a sendmail stand-in into dir: it records that it
-// started, its argv, its environment, which sockets it inherited, and the
-// message it read, then does what body says (exit 0 when empty).
-func fakeSendmail(t testing.TB, dir, body string) string {
-	t.Helper()
-	script := `#!/bin/sh
-d=` + dir + `
-: > "$d/started.$$"
-printf '%s\n' "$@" > "$d/argv.$$"
-env > "$d/env.$$"
-for f in /proc/$$/fd/*; do readlink "$f"; done | grep -c '^socket:' > "$d/sockets.$$"
-cat > "$d/msg.tmp.$$" || exit 1
-mv "$d/msg.tmp.$$" "$d/msg.$$"
-` + body + "\n"
-	p := filepath.Join(dir, "sendmail")
-	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// recorded returns the files of kind ("started", "argv", "msg"...) the fake
-// wrote, by content.
-func recorded(t testing.TB, dir, kind string) []string {
-	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, kind+".[0-9]*"))
-	var out []string
-	for _, p := range m {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, string(b))
-	}
-	return out
-}
 
 func spoolWith(t testing.TB, text string) *os.File {
 	t.Helper()
@@ -63,7 +28,7 @@ func spoolWith(t testing.TB, text string) *os.File {
 
 func TestSendmailDelivers(t *testing.T) {
 	dir := t.TempDir()
-	sm, err := newSendmail(fakeSendmail(t, dir, "")+" -t -oi", time.Minute)
+	sm, err := newSendmail(testlib.FakeSendmail(t, dir, "")+" -t -oi", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +38,13 @@ func TestSendmailDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := recorded(t, dir, "argv"); len(got) != 1 || got[0] != "-t\n-oi\n-f\nalice@example.org\n" {
+	if got := testlib.Recorded(t, dir, "argv"); len(got) != 1 || got[0] != "-t\n-oi\n-f\nalice@example.org\n" {
 		t.Errorf("argv %q", got)
 	}
-	if got := recorded(t, dir, "msg"); len(got) != 1 || got[0] != "Subject: x\n\nbody\n" {
+	if got := testlib.Recorded(t, dir, "msg"); len(got) != 1 || got[0] != "Subject: x\n\nbody\n" {
 		t.Errorf("message %q", got)
 	}
-	env := recorded(t, dir, "env")[0]
+	env := testlib.Recorded(t, dir, "env")[0]
 	for _, l := range strings.Split(strings.TrimSpace(env), "\n") {
 		// sh sets PWD itself; everything else must come from mppd
 		if l != "PATH="+childPath && !strings.HasPrefix(l, "PWD=") {
@@ -89,7 +54,7 @@ func TestSendmailDelivers(t *testing.T) {
 	if err := sm.Deliver(context.Background(), Envelope{User: "alice", Sender: "-oQ/tmp"}, spoolWith(t, "x\n")); err == nil {
 		t.Error("an envelope sender that looks like an option was passed on")
 	}
-	if got := recorded(t, dir, "started"); len(got) != 1 {
+	if got := testlib.Recorded(t, dir, "started"); len(got) != 1 {
 		t.Errorf("the delivery command started %d times, want once", len(got))
 	}
 }
@@ -120,7 +85,7 @@ func TestSendmailFailures(t *testing.T) {
 			dir := t.TempDir()
 			cmd := tc.cmd
 			if cmd == "" {
-				cmd = fakeSendmail(t, dir, tc.body) + " -t -oi"
+				cmd = testlib.FakeSendmail(t, dir, tc.body) + " -t -oi"
 			}
 			if tc.timeout == 0 {
 				tc.timeout = time.Minute
@@ -170,7 +135,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 func TestSendmailTimeoutKillsGroup(t *testing.T) {
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "child")
-	sm, _ := newSendmail(fakeSendmail(t, dir, "sleep 60 & echo $! > "+pidFile+"; wait"), 300*time.Millisecond)
+	sm, _ := newSendmail(testlib.FakeSendmail(t, dir, "sleep 60 & echo $! > "+pidFile+"; wait"), 300*time.Millisecond)
 	if err := sm.Deliver(context.Background(), Envelope{User: "a", Sender: "a"}, spoolWith(t, "x\n")); err == nil {
 		t.Fatal("hung command reported success")
 	}
@@ -180,23 +145,12 @@ func TestSendmailTimeoutKillsGroup(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	deadline := time.Now().Add(5 * time.Second)
-	for processRunning(pid) {
+	for testlib.ProcessRunning(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("child %d of the delivery command still running", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// processRunning says whether pid exists and is not a zombie.
-func processRunning(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 func TestNewSendmail(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mppd/mppd/internal/testlib"
 )
 
 // waitQueued waits until n callers wait at the gate.
@@ -120,7 +122,7 @@ func TestHashGateGiveUp(t *testing.T) {
 // every slot is taken), and by default a process has one slot per CPU.
 func TestShadowChecksGated(t *testing.T) {
 	passwd := filepath.Join(t.TempDir(), "passwd")
-	os.WriteFile(passwd, []byte("alice:"+fixtureHashes["yescrypt"]+"\n"), 0o600)
+	os.WriteFile(passwd, []byte("alice:"+testlib.FixtureHashes["yescrypt"]+"\n"), 0o600)
 	o := authOptions{passwd: passwd, connectTimeout: time.Second, timeout: time.Second}
 	c, err := newAuthChain(nil, o)
 	if err != nil {
@@ -136,7 +138,7 @@ func TestShadowChecksGated(t *testing.T) {
 	}
 	o.hashes.acquire(context.Background()) // every slot taken
 	result := make(chan error)
-	go func() { result <- c.Authenticate(context.Background(), "alice", fixturePassword) }()
+	go func() { result <- c.Authenticate(context.Background(), "alice", testlib.FixturePassword) }()
 	waitQueued(t, o.hashes, 1)
 	o.hashes.release()
 	if err := <-result; err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/mppd/mppd/internal/mpp"
 )
 
 func TestReadCommandLine(t *testing.T) {
@@ -190,6 +192,66 @@ func TestReadTextAgainstReference(t *testing.T) {
 		rest, _ := io.ReadAll(r)
 		if out.String() != wantText || string(rest) != wantRest || sink.n != int64(len(wantText)) {
 			t.Fatalf("%q:\ntext %q rest %q n %d\nwant %q rest %q", input, out.String(), rest, sink.n, wantText, wantRest)
+		}
+	}
+}
+
+// benchText is n bytes of message text as a client sends it: 76-character
+// lines, every tenth starting with a stuffed dot, CRLF line ends.
+func benchText(n int) []byte {
+	var b bytes.Buffer
+	line := strings.Repeat("abcdefghij", 8)[:76]
+	for i := 0; b.Len() < n; i++ {
+		if i%10 == 0 {
+			b.WriteString("..")
+			b.WriteString(line[2:])
+		} else {
+			b.WriteString(line)
+		}
+		b.WriteString("\r\n")
+	}
+	b.WriteString(".\r\n")
+	return b.Bytes()
+}
+
+// BenchmarkReadText: the text reader alone (unstuffing, CRLF to LF).
+func BenchmarkReadText(b *testing.B) {
+	text := benchText(8 << 20)
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		r := bufio.NewReaderSize(bytes.NewReader(text), 64<<10)
+		if err := readText(r, &textSink{w: io.Discard}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestDotWriterRoundTrip: what the client's DotWriter sends, the server's
+// readText gives back, line ends made LF.
+func TestDotWriterRoundTrip(t *testing.T) {
+	for _, text := range []string{
+		"", "a\n", ".\n", "..\n", ".a\r\n.b\n", "x\n.\r\ny\n", "no end", "\r\n\r\n", "caf\xc3\xa9 \xff\n",
+		strings.Repeat("long ", 40000) + "\n.", "a\rb\n",
+	} {
+		var wire strings.Builder
+		dw := mpp.NewDotWriter(&wire)
+		io.WriteString(dw, text)
+		dw.Close()
+		var got strings.Builder
+		sink := &textSink{w: &got}
+		r := bufio.NewReaderSize(strings.NewReader(wire.String()+"NOOP\r\n"), 4096)
+		if err := readText(r, sink); err != nil {
+			t.Fatalf("%.30q: %v", text, err)
+		}
+		want := strings.ReplaceAll(text, "\r\n", "\n")
+		if want != "" && !strings.HasSuffix(want, "\n") {
+			want += "\n"
+		}
+		if got.String() != want {
+			t.Errorf("%.30q: got %.60q, want %.60q", text, got.String(), want)
+		}
+		if rest, _ := r.ReadString('\n'); rest != "NOOP\r\n" {
+			t.Errorf("%.30q: the text did not end where it should: next %q", text, rest)
 		}
 	}
 }

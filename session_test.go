@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -8,11 +9,13 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mppd/mppd/internal/testlib"
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 )
@@ -119,7 +122,7 @@ func runScript(t testing.TB, cfg *Config, input string) []string {
 
 const login = "USER alice\r\nPASS secret\r\n"
 
-// TestTranscripts checks every rule of MPP-SPEC.md: when each command is
+// TestTranscripts checks every rule of docs/protocol.md: when each command is
 // allowed (RFC 1204 §2.3) and what it answers. Each input is sent in one
 // write, so every case is also a pipelining case.
 func TestTranscripts(t *testing.T) {
@@ -189,7 +192,7 @@ func TestTranscripts(t *testing.T) {
 		{"NOOP argument ignored", "NOOP now\r\n", "220 250", 0},
 		{"500 and 503 change nothing", "USER alice\r\nHELO\r\nDATA\r\nPASS secret\r\n", "220 250 500 503 250", 0},
 
-		// DATA: after PASS 250, after a text got 250 (or 451: MPP-SPEC)
+		// DATA: after PASS 250, after a text got 250 (or 451: docs/protocol.md)
 		{"DATA at start", "DATA\r\n", "220 503", 0},
 		{"DATA after USER", "USER alice\r\nDATA\r\n", "220 250 503", 0},
 		{"DATA after PASS 501", "USER alice\r\nPASS\r\nDATA\r\n", "220 250 501 503", 0},
@@ -225,7 +228,7 @@ func TestDeliveryFailureThenRetry(t *testing.T) {
 	d.fail = true
 	got := strings.Join(runScript(t, cfg, login+"NOOP\r\nDATA\r\nx\r\n.\r\nNOOP\r\nUSER bob\r\nDATA\r\nx\r\n.\r\n"), " ")
 	// 451 after the text; NOOP then reports the local error (RFC 1204
-	// §2.3); USER is not allowed after a 451 text, DATA is (MPP-SPEC).
+	// §2.3); USER is not allowed after a 451 text, DATA is (docs/protocol.md).
 	if want := "220 250 250 250 354 451 451 503 354 451"; got != want {
 		t.Errorf("replies %q, want %q", got, want)
 	}
@@ -578,4 +581,172 @@ func TestServeEndedBy(t *testing.T) {
 			t.Errorf("%s: Serve says ended by mppd: %v, want %v", c.name, got, c.byServer)
 		}
 	}
+}
+
+// The session puts the filter between the text and the deliverer: the
+// envelope sender is qualified, the Received: field carries the session id
+// of the log lines, and a refusal is a 451 that leaves NOOP at 250 and
+// DATA allowed.
+func TestSessionIdentity(t *testing.T) {
+	cfg, d, hook := testConfig(t)
+	cfg.Identity = testIdentity(t, PolicyReject, "")
+	codes := runScript(t, cfg, login+"DATA\r\nFrom: alice@example.org\r\nTo: b@x.org\r\n\r\n..dot\r\n.\r\n"+
+		"DATA\r\nFrom: ceo@corp.example\r\n\r\nb\r\n.\r\nNOOP\r\nDATA\r\n\r\nno header\r\n.\r\nQUIT\r\n")
+	if want := "220 250 250 354 250 354 451 250 354 250 221"; strings.Join(codes, " ") != want {
+		t.Fatalf("codes %v, want %s", codes, want)
+	}
+	msgs := d.messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d messages delivered", len(msgs))
+	}
+	if msgs[0].env.Sender != "alice@example.org" || msgs[0].env.User != "alice" {
+		t.Errorf("envelope %+v", msgs[0].env)
+	}
+	m := regexp.MustCompile(`^Received: from \[192\.0\.2\.1\]\n\tby mpp\.test \(mppd\) with MPP id ([0-9a-f]{12})\n`).FindStringSubmatch(msgs[0].text)
+	if m == nil {
+		t.Fatalf("no Received: field: %q", msgs[0].text)
+	}
+	if got := testlib.WithoutTrace(t, msgs[0].text); got != "From: alice@example.org\nTo: b@x.org\n\n.dot\n" {
+		t.Errorf("first message %q", got)
+	}
+	if got := testlib.WithoutTrace(t, msgs[1].text); got != "From: "+aliceFrom+"\n\nno header\n" {
+		t.Errorf("second message %q", got)
+	}
+	queued, refused := false, false
+	for _, e := range hook.AllEntries() {
+		if e.Data["session"] != m[1] {
+			t.Errorf("log line %q has session %v, Received: says %s", e.Message, e.Data["session"], m[1])
+		}
+		queued = queued || e.Message == "message queued" && e.Data["sender"] == "alice@example.org"
+		refused = refused || e.Message == "message refused: sender identity"
+	}
+	if !queued || !refused {
+		t.Errorf("log lines missing (queued %v, refused %v)", queued, refused)
+	}
+}
+
+// FuzzSession runs whole sessions on arbitrary client input and checks what
+// must hold whatever a client sends: the session ends without a panic, every
+// byte written is a well-formed reply with one of RFC 1204's codes, and mail
+// is only ever posted as a user whose password was right.
+//
+// make fuzz, or: go test -run '^$' -fuzz FuzzSession -fuzztime 60s .
+func FuzzSession(f *testing.F) {
+	for _, seed := range []string{
+		"",
+		"QUIT\r\n",
+		login + "DATA\r\nSubject: x\r\n\r\nbody\r\n..dot\r\n.\r\nQUIT\r\n",
+		"USER alice\nPASS secret\nDATA\nhi\n.\nUSER bob\nPASS pass word\nDATA\nx\n.\n",
+		"USER alice\r\nPASS wrong\r\nUSER alice\r\nPASS secret\r\nDATA\r\nx\r\n.\r\n",
+		"USER -f\r\nUSER a:b\r\nPASS\r\nNOOP x\r\nDATA x\r\n" + strings.Repeat("Z", 600) + "\r\n",
+		"USER broken\r\nPASS x\r\nNOOP\r\n",
+		login + "DATA\r\n.\r\r\n.\n.\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		cfg, d, hook := testConfig(t)
+		cfg.MaxMessage = 256
+		cfg.MaxLine = 128
+		c := &scriptConn{in: strings.NewReader(string(input))}
+		Serve(cfg, c, "192.0.2.1")
+		out := c.out.String()
+		if out != "" && !strings.HasSuffix(out, "\r\n") {
+			t.Fatalf("output does not end in CRLF: %q", out)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(out, "\r\n"), "\r\n") {
+			if !replyLine.MatchString(l) {
+				t.Fatalf("malformed reply %q", l)
+			}
+		}
+		for _, m := range d.messages() {
+			if pw, ok := (fakeAuth{"alice": "secret", "bob": "pass word", "carol": "c"})[m.env.User]; !ok || pw == "" {
+				t.Fatalf("message posted as %q", m.env.User)
+			}
+		}
+		for _, e := range hook.AllEntries() {
+			if e.Level <= logrus.ErrorLevel && strings.Contains(e.Message, "internal error") {
+				t.Fatalf("panic in the session: %v", e.Data)
+			}
+		}
+	})
+}
+
+// discardDeliver takes every message and reads none of it.
+type discardDeliver struct{}
+
+func (discardDeliver) Deliver(context.Context, Envelope, *os.File) error { return nil }
+
+// BenchmarkSessionThroughput: a whole session posting 8 MiB, spool file
+// included: bytes per second from the client's input to the spool.
+func BenchmarkSessionThroughput(b *testing.B) {
+	log, _ := test.NewNullLogger()
+	cfg := &Config{Hostname: "bench", Auth: fakeAuth{"alice": "secret"}, Deliver: discardDeliver{},
+		SpoolDir: b.TempDir(), MaxLine: 2048, Log: log}
+	input := append([]byte(login+"DATA\r\n"), benchText(8<<20)...)
+	input = append(input, "QUIT\r\n"...)
+	b.SetBytes(int64(len(input)))
+	for b.Loop() {
+		Serve(cfg, &scriptConn{in: bytes.NewReader(input)}, "bench")
+	}
+}
+
+// BenchmarkPASSOverhead is the PASS figure of bench/run.sh: a PASS command
+// as the session handles it (the password file of BenchmarkPASS read and
+// parsed, the hash verified, the log line, the reply written) and the bare
+// verification of the same hash, timed in turn in the same loop so that a
+// noisy machine slows both alike, and compared by their medians. pass/verify is the ratio; the difference
+// is mppd's own cost.
+func BenchmarkPASSOverhead(b *testing.B) {
+	for _, kind := range benchHashes {
+		h := testlib.FixtureHashes[kind]
+		log, _ := test.NewNullLogger()
+		cfg := &Config{Hostname: "bench", Auth: &shadowAuth{path: benchPasswd(b, h)},
+			Deliver: discardDeliver{}, SpoolDir: b.TempDir(), MaxLine: 2048, Log: log}
+		conn := &scriptConn{in: bytes.NewReader(nil)}
+		s := &session{cfg: cfg, conn: conn, w: bufio.NewWriterSize(conn, 4<<10), id: "bench", peer: "bench"}
+		s.log = log.WithFields(logrus.Fields{"session": s.id, "rip": s.peer})
+		line := "PASS " + testlib.FixturePassword
+		b.Run(kind, func(b *testing.B) {
+			var verify, pass []time.Duration
+			timeVerify := func() {
+				t0 := time.Now()
+				if ok, err := verifyHash(h, testlib.FixturePassword); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+				verify = append(verify, time.Since(t0))
+			}
+			timePASS := func() {
+				s.state, s.user = stateAwaitingPass, "alice"
+				conn.out.Reset()
+				t0 := time.Now()
+				if err := s.handle(line); err != nil || s.state != stateAuthenticated {
+					b.Fatalf("%v %v %q", err, s.state, conn.out.String())
+				}
+				pass = append(pass, time.Since(t0))
+			}
+			// Each goes first in every other round: neither always pays
+			// for the garbage the other left.
+			for i := 0; b.Loop(); i++ {
+				if i%2 == 0 {
+					timeVerify()
+					timePASS()
+				} else {
+					timePASS()
+					timeVerify()
+				}
+			}
+			// Medians: a pause of the machine in one iteration moves neither.
+			p, v := medianDuration(pass), medianDuration(verify)
+			b.ReportMetric(float64(p)/float64(v), "pass/verify")
+			b.ReportMetric(float64(v)/1e3, "verify-µs")
+			b.ReportMetric(float64(p)/1e3, "pass-µs")
+		})
+	}
+}
+
+func medianDuration(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

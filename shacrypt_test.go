@@ -7,6 +7,7 @@ import (
 
 	"github.com/GehirnInc/crypt/sha256_crypt"
 	"github.com/GehirnInc/crypt/sha512_crypt"
+	"github.com/mppd/mppd/internal/testlib"
 )
 
 // shaCryptVectors were written by libxcrypt (mkpasswd -m sha512crypt or
@@ -141,11 +142,11 @@ func FuzzSHACrypt(f *testing.F) {
 // BenchmarkSHACrypt: a $6$ verification (5000 rounds) by ours and by the
 // library it replaced; -benchmem shows the allocations per check.
 func BenchmarkSHACrypt(b *testing.B) {
-	h := fixtureHashes["sha512crypt"]
+	h := testlib.FixtureHashes["sha512crypt"]
 	b.Run("ours", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if ok, _ := shaCrypt512.verify(h, []byte(fixturePassword)); !ok {
+			if ok, _ := shaCrypt512.verify(h, []byte(testlib.FixturePassword)); !ok {
 				b.Fatal("no match")
 			}
 		}
@@ -153,7 +154,7 @@ func BenchmarkSHACrypt(b *testing.B) {
 	b.Run("GehirnInc", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if sha512_crypt.New().Verify(h, []byte(fixturePassword)) != nil {
+			if sha512_crypt.New().Verify(h, []byte(testlib.FixturePassword)) != nil {
 				b.Fatal("no match")
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mppd/mppd/internal/testlib"
 	"golang.org/x/sys/unix"
 )
 
@@ -402,8 +403,8 @@ func TestSockConnTLS(t *testing.T) {
 		defer close(done)
 		tr.serve(cfg, p.server, "127.0.0.1")
 	}()
-	tc := tls.Client(p.client, &tls.Config{RootCAs: ca.pool, ServerName: "mpp.test"})
-	postWith(t, tc, "secret", "To: bob\n\nover a blocking socket\n")
+	tc := tls.Client(p.client, &tls.Config{RootCAs: ca.Pool, ServerName: "mpp.test"})
+	testlib.PostWith(t, tc, "secret", "To: bob\n\nover a blocking socket\n")
 	within(t, 10*time.Second, "TLS session", func() { <-done })
 	if msgs := d.messages(); len(msgs) != 1 || msgs[0].text != "To: bob\n\nover a blocking socket\n" {
 		t.Errorf("delivered %+v", msgs)
@@ -417,7 +418,7 @@ func TestSockConnTLS(t *testing.T) {
 		defer close(done)
 		tr.serve(cfg, p.server, "127.0.0.1")
 	}()
-	tc = tls.Client(p.client, &tls.Config{RootCAs: ca.pool, ServerName: "mpp.test"})
+	tc = tls.Client(p.client, &tls.Config{RootCAs: ca.Pool, ServerName: "mpp.test"})
 	tc.SetDeadline(time.Now().Add(10 * time.Second))
 	got, _ := io.ReadAll(tc)
 	if want := "220 mpp.test Message Posting Service Ready\r\n451 Idle timeout, closing connection\r\n"; string(got) != want {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packaging (TestPackage in package_test.go): make package needs gcc,
+# Packaging (TestPackage in e2e/package_test.go): make package needs gcc,
 # dpkg-shlibdeps (dpkg-dev) and, for the PAM helper, libpam0g-dev; the test
 # judges the .deb with lintian and systemd-analyze (man-db for its man page
 # check), installs it, and posts through the installed mppd under real

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fail2ban filter's journalmatch (fail2ban_test.go): the test writes
+# The fail2ban filter's journalmatch (e2e/fail2ban_test.go): the test writes
 # journal entries, real mppd's and forged ones, into a journal file with
 # systemd-journal-remote, which takes the export format with the fields
 # only journald itself sets (_SYSTEMD_SLICE, _COMM ...), and runs

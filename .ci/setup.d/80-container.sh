@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real systemd as PID 1 (the container tests: container*_test.go): a
+# Real systemd as PID 1 (the container tests: e2e/container*_test.go): a
 # Debian bookworm root booted with systemd-nspawn, built once per machine
 # by .ci/container/build-root and cached under /var/cache/mppd-ci (about
 # 45 s the first time, nothing after), with every package the tests

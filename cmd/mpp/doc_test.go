@@ -38,3 +38,51 @@ func TestManPageCoversEverything(t *testing.T) {
 		}
 	}
 }
+
+// TestManPageDefaults: each setting's entry in mpp(1) gives the default the
+// code has (the --KEY options of --help are the settings).
+func TestManPageDefaults(t *testing.T) {
+	b, err := os.ReadFile("../../docs/mpp.1.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := string(b)
+	entry := func(key string) string {
+		i := strings.Index(man, "\n**"+key+"**")
+		if i < 0 {
+			t.Fatalf("mpp(1) has no entry for %s", key)
+		}
+		e := man[i+1:]
+		if j := strings.Index(e, "\n\n"); j >= 0 {
+			e = e[:j]
+		}
+		return e
+	}
+	f := writeFile(t, t.TempDir(), "c", "host h\n")
+	o, _ := parseArgs([]string{"-t"})
+	plain, err := loadConfig(o, []string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ = parseArgs([]string{"-t", "--tls=on"})
+	withTLS, err := loadConfig(o, []string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tls := map[bool]string{false: "off", true: "on"}
+	for key, want := range map[string][]string{
+		"port":    {"default " + strconv.Itoa(plain.port), strconv.Itoa(withTLS.port) + " with **tls on**"},
+		"tls":     {"default *" + tls[plain.tls] + "*"},
+		"timeout": {"default *" + strconv.FormatFloat(plain.timeout.Seconds(), 'f', -1, 64) + "s*"},
+		"user":    {"default: the name of the user running **mpp**"},
+	} {
+		for _, w := range want {
+			if e := entry(key); !strings.Contains(e, w) {
+				t.Errorf("mpp(1) %s: no %q in\n%s", key, w, e)
+			}
+		}
+	}
+	if plain.user != loginName() {
+		t.Errorf("user default %q, not the login name", plain.user)
+	}
+}
