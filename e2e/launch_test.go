@@ -244,14 +244,7 @@ func startPipe(t testing.TB, argv []string) *mppd {
 	m.dial = func(t testing.TB) *client {
 		t.Helper()
 		cmd := exec.Command(argv[0], argv[1:]...)
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
+		in, out := pipes(t, cmd)
 		cmd.Stderr = m.log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -262,6 +255,20 @@ func startPipe(t testing.TB, argv []string) *mppd {
 		return c
 	}
 	return m
+}
+
+// pipes are cmd's standard input and output, for the test to write and read.
+func pipes(t testing.TB, cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser) {
+	t.Helper()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, out
 }
 
 // pipeConn is the test's end of mppd's stdin and stdout, as a net.Conn.

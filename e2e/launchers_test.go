@@ -71,31 +71,31 @@ func TestInetdNothingOnStderr(t *testing.T) {
 // TestClientGoneMidText and TestKilledMidText: the mail system sees a
 // message only after its final dot.
 func TestClientGoneMidText(t *testing.T) {
-	m := launch(t, "inetd", "")
-	dir := m.dir
-	c := m.conn(t)
-	cmd := c.cmd
-	c.startText()
-	c.Send("Subject: half\r\n\r\nthe first half of the text\r\n")
+	m, c := halfText(t)
 	c.Conn.Close()
-	waitExit(t, cmd)
-	if s := testlib.Recorded(t, dir, "started"); len(s) != 0 {
+	waitExit(t, c.cmd)
+	if s := testlib.Recorded(t, m.dir, "started"); len(s) != 0 {
 		t.Errorf("delivery started %d times for a text without its dot", len(s))
 	}
 }
 
-func TestKilledMidText(t *testing.T) {
+// halfText is a session under inetd that has sent half a text, no dot.
+func halfText(t *testing.T) (*mppd, *client) {
+	t.Helper()
 	m := launch(t, "inetd", "")
-	dir := m.dir
 	c := m.conn(t)
-	cmd := c.cmd
 	c.startText()
 	c.Send("Subject: half\r\n\r\nthe first half of the text\r\n")
+	return m, c
+}
+
+func TestKilledMidText(t *testing.T) {
+	m, c := halfText(t)
 	time.Sleep(100 * time.Millisecond) // let mppd spool it
-	cmd.Process.Signal(syscall.SIGKILL)
-	waitExit(t, cmd)
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	waitExit(t, c.cmd)
 	io.WriteString(c.Conn, ".\r\n") // too late: nobody is there to take it
-	if s := testlib.Recorded(t, dir, "started"); len(s) != 0 {
+	if s := testlib.Recorded(t, m.dir, "started"); len(s) != 0 {
 		t.Errorf("delivery started %d times", len(s))
 	}
 }

@@ -285,14 +285,7 @@ func TestMppPrompt(t *testing.T) {
 	os.WriteFile(msgFile, []byte("To: bob\n\nfrom the prompt test\n"), 0o644)
 
 	cmd := exec.Command(script, "-qfec", testlib.Mpp(t)+" -C "+conf+" -t < "+msgFile, "/dev/null")
-	tty, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	tty, out := pipes(t, cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

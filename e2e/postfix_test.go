@@ -117,6 +117,17 @@ func startMppdSocket(t testing.TB, wrapper []string, flags ...string) (string, *
 	return m.addr, m.log
 }
 
+// postfixUsers makes alice (with a full name) and bob, real users whose
+// passwords are yescrypt, to post to each other through the running
+// Postfix, and returns them with the domain of their addresses.
+func postfixUsers(t *testing.T) (alice, bob testlib.User, domain string) {
+	t.Helper()
+	needPostfix(t)
+	alice = testlib.NewUser(t, testlib.UserSpec{Prefix: "i3", Gecos: "Alice Example,Room 1,,", Hash: "$y$"})
+	bob = testlib.NewUser(t, testlib.UserSpec{Prefix: "i3", Hash: "$y$"})
+	return alice, bob, mailDomain(t)
+}
+
 // postfixMessage holds what breaks naive mail code: dot-stuffed lines, a
 // line that is a lone dot once unstuffed, 8-bit bytes that are not UTF-8,
 // trailing white space, an empty line inside the body, a long line.
@@ -147,10 +158,7 @@ func postOne(t testing.TB, addr string, u testlib.User, text string, want string
 // Postfix; the message is in their mailbox with their address as envelope
 // sender, mppd's Received: field, and header and body intact.
 func TestPostfixEndToEnd(t *testing.T) {
-	needPostfix(t)
-	alice := testlib.NewUser(t, testlib.UserSpec{Prefix: "i3", Gecos: "Alice Example,Room 1,,", Hash: "$y$"})
-	bob := testlib.NewUser(t, testlib.UserSpec{Prefix: "i3", Hash: "$y$"})
-	domain := mailDomain(t)
+	alice, bob, domain := postfixUsers(t)
 	addr, log := startMppdSocket(t, nil)
 
 	token := testlib.RandomHex(8)
@@ -198,10 +206,7 @@ func TestPostfixEndToEnd(t *testing.T) {
 // the user's whatever the header says; -from-policy reject refuses with 451
 // and delivers nothing.
 func TestPostfixSenderIdentity(t *testing.T) {
-	needPostfix(t)
-	alice := testlib.NewUser(t, testlib.UserSpec{Prefix: "i3", Gecos: "Alice Example,Room 1,,", Hash: "$y$"})
-	bob := testlib.NewUser(t, testlib.UserSpec{Prefix: "i3", Hash: "$y$"})
-	domain := mailDomain(t)
+	alice, bob, domain := postfixUsers(t)
 	addr, _ := startMppdSocket(t, nil)
 	rejecting, _ := startMppdSocket(t, nil, "-from-policy", "reject")
 
