@@ -314,14 +314,11 @@ func TestBodyStreamsThrough(t *testing.T) {
 	}
 }
 
-// FuzzHeaderFilter: whatever the text, the filter's output does not depend
-// on how the text is cut into pieces, it holds no more than maxHeaderSize,
-// it starts with the Received: field, and under -from-policy sender it
-// loses and reorders nothing: the text's lines are the output's, in order,
-// with nothing between them but what mppd adds (a From:, Sender:,
-// Resent-From: or Resent-Sender: with the user's address, an empty line
-// where the header block ended early). Only (Resent-)Sender: fields may go,
-// so texts with "sender" in them are not checked so.
+// FuzzHeaderFilter: whatever the text and however it is cut, the output is
+// the same, holds at most maxHeaderSize of header, starts with Received:,
+// and under -from-policy sender keeps every line in order with only mppd's
+// additions between them (texts with "sender" in them, whose Sender:
+// fields may go, are not checked so).
 func FuzzHeaderFilter(f *testing.F) {
 	for _, s := range []string{
 		"From: alice@example.org\nTo: b@x.org\n\nbody\n",

@@ -1,16 +1,9 @@
 // Command mppbench measures mppd side by side with the physical limit of
-// what it does and with a peer, msmtpd, and prints one table in which every
-// figure is a ratio or a bound taken in the same run: the machines are
-// shared and noisy, and absolute times alone mean little.
-//
-// bench/run.sh builds mppd, the C floor program and this driver, runs the
-// Go PASS benchmark, and calls it; BENCHMARKS.md keeps the latest table.
-//
-// Programs are started the two ways administrators start them: as inetd
-// does (the driver accepts a TCP connection and starts the program with it
-// as fds 0, 1 and 2, which also gives the child's peak RSS from wait4), and
-// under systemd-socket-activate --accept. A single-connection launcher of
-// our own measures mppd, msmtpd and the pipe limit identically.
+// what it does and with a peer, msmtpd, in one table of ratios and bounds
+// taken in the same run (the machines are shared and noisy). bench/run.sh
+// builds and calls it; BENCHMARKS.md keeps the latest table. Programs are
+// started as inetd does (a TCP connection as fds 0, 1 and 2) and under
+// systemd-socket-activate --accept.
 package main
 
 import (
@@ -551,14 +544,10 @@ func writeText(w io.Writer, n int64, dot bool) error {
 	return nil
 }
 
-// postInetd starts argv as inetd does, on a fresh TCP connection (fds 0, 1
-// and 2, an empty environment), runs client on the other end, and returns
-// the time client measured and the child's peak RSS in KiB.
-//
-// The peak is the child's VmHWM, read when the text has been taken: wait4's
-// ru_maxrss cannot serve, because Go starts children with vfork, and Linux
-// records the parent's (this driver's) high-water mark in the child's at
-// exec.
+// postInetd starts argv as inetd does, on a fresh TCP connection, runs
+// client on the other end, and returns the time client measured and the
+// child's peak RSS in KiB: its VmHWM when the text has been taken, since
+// wait4's ru_maxrss holds the parent's high-water mark after a vfork.
 func postInetd(client func(*conn, int64, func()) (time.Duration, error), argv []string, n int64) (res result, err error) {
 	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

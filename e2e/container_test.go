@@ -1,14 +1,10 @@
 package e2e
 
-// A Debian bookworm host booted with systemd as PID 1, in systemd-nspawn,
-// for the tests that need real systemd: socket activation as the shipped
-// units do it, the journal, apt installing the .deb and the MTAs. The root
-// is built once per machine by .ci/container/build-root (cached, with every
-// package a test installs already downloaded); each container is an
-// overlay on it, so a case starts from the same clean host in seconds and
-// leaves nothing behind. The container has its own network (loopback
-// only): its port 218 is not the machine's, and its MTAs bind port 25
-// whatever runs outside.
+// A Debian bookworm host booted with systemd as PID 1 in systemd-nspawn,
+// for the tests that need real systemd. The root is built and cached once
+// per machine (.ci/container/build-root); each container is an overlay on
+// it, on a network of its own (loopback only), so a case starts clean in
+// seconds and leaves nothing behind.
 
 import (
 	"bytes"

@@ -61,14 +61,11 @@ func failureLine(ip string) string {
 	return `authentication failed reason="wrong password" rip=` + ip + ` session=9a0c7e5d11f2 user=alice`
 }
 
-// TestFail2banJournalForged: in the journal the filter counts the failed
-// logins of mppd itself, under the shipped units (slice mppd.slice, or
-// the slices systemd gives template instances), a unit mppd.service,
-// inetd and xinetd; and none of the same line written by a local user,
-// whatever it calls itself (logger -t mppd, a program named mppd,
-// /usr/sbin/mppd run with REMOTE_ADDR=VICTIM, a user unit in a user slice
-// called mppd.slice). The entries go into a journal file with the fields
-// only journald sets, as journald would have set them.
+// TestFail2banJournalForged: in the journal the filter counts mppd's own
+// failed logins (under mppd.slice, the template instances' slices,
+// mppd.service, inetd, xinetd) and none of the same line written by a local
+// user, whatever it calls itself; the entries carry the fields only
+// journald sets, as journald would have set them.
 func TestFail2banJournalForged(t *testing.T) {
 	_, err := os.Stat(journalRemote)
 	testlib.NeedReal(t, err == nil, journalRemote+" not installed (systemd-journal-remote)")

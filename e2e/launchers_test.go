@@ -320,14 +320,11 @@ func TestInetdStderrIsDevNull(t *testing.T) {
 	waitExit(t, cmd)
 }
 
-// TestEndWithUnreadInput: a session that mppd ends while the client is
-// still sending (here -max-errors against a client pipelining bad
-// commands; a time limit against one trickling text is the same) ends
-// with FIN after the last reply, not RST. Closing a socket with unread
-// input makes the kernel answer with RST (RFC 1122 §4.2.2.13), and many
-// TCP stacks (Windows among them) then throw away what the client had
-// received but not yet read: the final 451. On Linux the reply survives,
-// and the reset shows as ECONNRESET after it.
+// TestEndWithUnreadInput: a session mppd ends while the client is still
+// sending (-max-errors against pipelined bad commands) ends with FIN after
+// the last reply, not RST (RFC 1122 §4.2.2.13), which would make many TCP
+// stacks drop the final 451 unread; on Linux the reset would show as
+// ECONNRESET after it.
 func TestEndWithUnreadInput(t *testing.T) {
 	for name, l := range map[string]struct {
 		launcher string

@@ -1,14 +1,10 @@
 package e2e
 
-// The packages, as an administrator meets them: `make package` builds the
-// .deb and the .rpm, lintian and systemd-analyze judge them, dpkg installs
-// the .deb, and full MPP sessions go through the INSTALLED /usr/sbin/mppd,
-// into the real Postfix, under real xinetd with the shipped file, real
-// openbsd-inetd with the registered line, and systemd-socket-activate with
-// the unit's ExecStart= under as much of the unit's sandbox as can be had
-// without systemd as PID 1 (user, groups, no_new_privs, capabilities, a
-// read-only file system, private /tmp, the seccomp filters). Then dpkg -r and
-// dpkg -P must leave nothing behind.
+// The packages, as an administrator meets them: make package, lintian and
+// systemd-analyze, dpkg -i; sessions through the installed mppd into
+// Postfix under xinetd, openbsd-inetd and systemd-socket-activate in as
+// much of the unit's sandbox as can be had without systemd as PID 1; then
+// dpkg -r and -P leave nothing behind.
 
 import (
 	"bufio"
@@ -510,22 +506,13 @@ func pkgStartInetd(t *testing.T, line string) string {
 	return addr
 }
 
-// pkgUnitSandbox runs the unit's ExecStart= under
-// systemd-socket-activate --accept, as mppd.socket would, inside the unit's
-// sandbox as far as it can be had without systemd as PID 1:
-//   - User=, Group=, the user's supplementary groups, NoNewPrivileges=,
-//     CapabilityBoundingSet= and AmbientCapabilities= empty: setpriv;
-//   - ProtectSystem=strict with ReadWritePaths=, PrivateTmp=, ProtectHome=:
-//     a mount namespace (unshare -m) with everything remounted read-only but
-//     those paths, and empty tmpfs on /tmp, /var/tmp, /home, /root, /run/user;
-//   - SystemCallFilter=, SystemCallErrorNumber=, SystemCallArchitectures=,
-//     RestrictAddressFamilies=, MemoryDenyWriteExecute=, UMask=:
-//     packaging/unitseccomp.
-//
-// Not had here: PrivateDevices=, ProtectProc=, ProcSubset=, ProtectKernel*=,
-// ProtectControlGroups=, ProtectClock=, ProtectHostname=, RestrictNamespaces=,
-// RestrictRealtime=, RestrictSUIDSGID=, LockPersonality=, RemoveIPC=,
-// KeyringMode=, DevicePolicy=, SecureBits=, RuntimeMaxSec=.
+// pkgUnitSandbox runs the unit's ExecStart= under systemd-socket-activate
+// --accept inside the unit's sandbox as far as it can be had without
+// systemd: its user, groups, no_new_privs and capabilities (setpriv), its
+// file system settings (a mount namespace, unshare -m) and its seccomp
+// settings (packaging/unitseccomp). Not had: PrivateDevices=, Protect*=
+// of the kernel, processes, clock and hostname, Restrict*= but address
+// families, LockPersonality=, RemoveIPC=, KeyringMode=, RuntimeMaxSec=.
 type pkgUnitSandbox struct {
 	exe         []string // ExecStart=
 	user, group string

@@ -163,14 +163,10 @@ func post(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 // prepare checks the recipients against the command line and returns the
-// text to send. MPP carries no envelope: the server's mail system takes the
-// recipients from the header (RFC 1204 §2.3; mppd runs sendmail -t).
-//   - Without -t, sendmail delivers only to the command line's recipients. mpp
-//     cannot keep a header recipient from getting the message, so it refuses
-//     a header that names anyone else.
-//   - With -t or without, command-line recipients the header lacks are added
-//     in a Bcc: field, which the mail system removes (Postfix's sendmail -t
-//     adds command-line recipients the same way).
+// text to send. MPP has no envelope: the server's sendmail -t takes the
+// recipients from the header. So without -t a header naming anyone not on
+// the command line is refused, and command-line recipients the header
+// lacks are added as Bcc:, which the mail system removes.
 func prepare(m *message, o *options) (io.Reader, error) {
 	var args []string // the command line's recipients, as addresses
 	for _, r := range o.recipients {

@@ -1,18 +1,9 @@
 // Command mppd-pam checks one name and password through PAM for mppd(8)
-// (-auth pam:SERVICE), in a process of its own: mppd stays a static
-// program without cgo, and only a PASS checked through PAM pays for libc,
-// libpam and the modules, as with Dovecot's auth workers or unix_chkpwd.
-//
-// It reads SERVICE, USER, PASSWORD and RHOST (the client's IP address, or
-// empty), each ended by a NUL, on standard input (internal/pamhelper), sets
-// PAM_RHOST and PAM_TTY, runs the service's auth stack then its account
-// stack, and answers with its exit status: 0 accepted, 1 refused,
-// 111 PAM could not decide, 2 a request it could not read. Why goes to
-// mppd as a report in fixed words on descriptor 3 (pamhelper.Report), and
-// to standard error for a person running it by hand. It has no
-// privileges of its own: it runs as mppd's user and reads /etc/shadow (for
-// pam_unix) through mppd's group shadow, so it lets nobody check a password
-// they could not check already.
+// (-auth pam:SERVICE) in a process of its own, so that mppd stays static
+// and without cgo. It reads the request on standard input
+// (internal/pamhelper), runs the service's auth then account stack, and
+// answers with its exit status, why in a report on descriptor 3. It has no
+// privileges of its own: it runs as mppd's child, with mppd's user and groups.
 package main
 
 import (

@@ -1,17 +1,9 @@
-// Package pamhelper is what mppd and its PAM helper, mppd-pam, agree on:
-// the request mppd writes on the helper's standard input and the exit
-// statuses the helper answers with.
-//
-// The request is four NUL-terminated fields, SERVICE, USER, PASSWORD and
-// RHOST, and nothing after them: the password goes through a pipe, never
-// through the command line or the environment, which other users can read
-// in /proc. RHOST is the client's IP address, for PAM_RHOST, or empty when
-// mppd does not know it. The answer is the exit status, as with the checkpassword interface
-// of qmail and Dovecot: 0 accepted, 1 refused, 111 a temporary failure
-// (PAM could not decide), 2 a request the helper could not read. The helper
-// says why in a report of fixed words on a descriptor of its own (report.go),
-// which is what mppd logs; what it writes on standard error is for a person
-// running it by hand, never logged.
+// Package pamhelper is what mppd and its PAM helper agree on: the request,
+// four NUL-terminated fields SERVICE, USER, PASSWORD and RHOST on the
+// helper's standard input (never its command line or environment, which
+// others read in /proc), and the exit statuses of qmail's and Dovecot's
+// checkpassword: 0 accepted, 1 refused, 111 PAM could not decide, 2 a
+// request it could not read. report.go has the report of why.
 package pamhelper
 
 import (

@@ -6,14 +6,11 @@ import (
 	"strings"
 )
 
-// The helper's report: why it answered as it did, for mppd's log. It goes
-// on a descriptor of its own, ReportFD, as one line of words from a fixed
-// vocabulary ("auth 7", "account 12", "auth 19 second-prompt"), which mppd
-// checks word by word and puts into its own words (Describe). Nothing a
-// module, or a program a module runs, writes on standard output or error is
-// logged: it may hold the password (pam_exec with expose_authtok and
-// log=/dev/stderr writes what its program prints), and so may a text made
-// of the module's words. A report mppd cannot read is not logged either.
+// The helper's report: why it answered, for mppd's log, on a descriptor of
+// its own (ReportFD) as one line of fixed words ("auth 7", "account 12"),
+// which mppd checks and puts into its own words (Describe). What modules
+// write on standard output or error is never logged: it may hold the
+// password. Nor is a report mppd cannot read.
 
 // ReportFD is the helper's descriptor for its report: the first of
 // exec.Cmd's ExtraFiles. The helper keeps it from the programs modules run

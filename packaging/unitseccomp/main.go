@@ -1,18 +1,10 @@
 // Command unitseccomp runs a program under the seccomp part of a systemd
-// service unit's sandbox, for tests on machines where systemd is not PID 1:
-// SystemCallFilter= (with SystemCallErrorNumber=), SystemCallArchitectures=
-// native, RestrictAddressFamilies= and MemoryDenyWriteExecute=, plus UMask=.
-// It does what systemd does for those settings, as far as a BPF filter
-// written here can: calls outside the filter fail with the unit's errno,
-// socket() outside the address families fails with EAFNOSUPPORT, and mmap or
-// mprotect asking for executable memory that is or was writable fail with
-// EPERM. The unit's user, groups, capabilities and no_new_privs are for
-// setpriv(1) to set before; the file system settings for a mount namespace.
+// service unit's sandbox, for tests where systemd is not PID 1:
+// SystemCallFilter= and its errno, SystemCallArchitectures=native,
+// RestrictAddressFamilies=, MemoryDenyWriteExecute= and UMask=, as systemd
+// applies them (groups expanded by systemd-analyze, amd64 only):
 //
 //	unitseccomp -unit mppd@.service -- /usr/sbin/mppd ARGS
-//
-// System call groups are expanded with `systemd-analyze syscall-filter`,
-// names are numbered from the kernel headers (amd64 only).
 package main
 
 import (
