@@ -12,6 +12,7 @@ type options struct {
 	extract    bool   // -t: recipients come from the headers
 	ignoreDots bool   // -i, -oi: a line "." does not end the message
 	verbose    bool   // -v: the dialogue on stderr
+	smtp       bool   // -bs: SMTP on stdin and stdout (the bridge)
 	configFile string // -C FILE: this file instead of the usual two
 	help       bool
 	version    bool
@@ -35,15 +36,14 @@ const sendmailWithValue = "BbCdeFfhLMNOopqRrVX"
 // single verb, post one message under the proven user.
 var refusedModes = map[string]string{
 	"a": "ARPANET mode (-ba)",
-	"d": "running as a daemon (-bd)",
-	"D": "running as a daemon (-bD)",
+	"d": "running as a daemon (-bd; mpp smtpd listens for SMTP)",
+	"D": "running as a daemon (-bD; mpp smtpd listens for SMTP)",
 	"h": "the persistent host status (-bh)",
 	"H": "the persistent host status (-bH)",
 	"i": "alias databases (-bi; no newaliases here)",
 	"l": "running as a daemon (-bl)",
 	"P": "queue summaries (-bP)",
 	"p": "a mail queue (-bp; mpp keeps none)",
-	"s": "SMTP on standard input (-bs)",
 	"t": "address test mode (-bt)",
 	"v": "address verification (-bv)",
 }
@@ -92,7 +92,10 @@ func parseArgs(args []string) (*options, error) {
 			o.recipients = append(o.recipients, a)
 		}
 	}
-	if !o.extract && len(o.recipients) == 0 && !o.help && !o.version {
+	if o.smtp && len(o.recipients) > 0 {
+		return nil, usagef("-bs takes no recipients: they come with RCPT TO")
+	}
+	if !o.extract && len(o.recipients) == 0 && !o.help && !o.version && !o.smtp {
 		return nil, usagef("no recipients: give them on the command line, or use -t to take them from the header")
 	}
 	return o, nil
@@ -150,6 +153,8 @@ func (o *options) valueOption(c byte, v string) error {
 		switch v {
 		case "m":
 			// -bm: read a message and deliver it, which is what mpp does
+		case "s":
+			o.smtp = true
 		default:
 			if why, ok := refusedModes[v]; ok {
 				return usagef("-b%s: mpp only posts one message; it does not offer %s", v, why)

@@ -69,9 +69,9 @@ func TestParseArgsRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-bs"}, "SMTP on standard input"},
+		{[]string{"-bs", "bob"}, "-bs takes no recipients"},
 		{[]string{"-bp"}, "mail queue"},
-		{[]string{"-bd"}, "daemon"},
+		{[]string{"-bd"}, "mpp smtpd listens for SMTP"},
 		{[]string{"-bi"}, "alias"},
 		{[]string{"-bv", "x"}, "verification"},
 		{[]string{"-bz"}, "unknown mode -bz"},

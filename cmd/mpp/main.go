@@ -88,7 +88,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (status int) 
 			status = exSoftware
 		}
 	}()
-	err := post(args, stdin, stdout, stderr)
+	var err error
+	if len(args) > 0 && args[0] == "smtpd" {
+		err = smtpd(args[1:], stderr)
+	} else {
+		err = post(args, stdin, stdout, stderr)
+	}
 	if err == nil {
 		return exOK
 	}
@@ -113,6 +118,9 @@ func post(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if o.version {
 		fmt.Fprintln(stdout, "mpp", mppVersion())
 		return nil
+	}
+	if o.smtp {
+		return smtpOnStdio(o, stdin, stdout, stderr)
 	}
 	var trace func(string)
 	if o.verbose {
@@ -191,6 +199,14 @@ func prepare(m *message, o *options) (io.Reader, error) {
 	if len(m.recipients) == 0 && len(add) == 0 {
 		return nil, dataErrorf("no recipients: the header has no To:, Cc: or Bcc: with an address")
 	}
+	return withBcc(m, add), nil
+}
+
+// withBcc is the message's text with the addresses add in a Bcc: field at
+// the end of its header, which the server's mail system removes before
+// delivery (Postfix's sendmail -t does), and with the empty line that ends
+// a header even when the message had none.
+func withBcc(m *message, add []string) io.Reader {
 	header := m.header
 	if len(add) > 0 {
 		bcc := "Bcc: " + strings.Join(add, ", ") + "\n"
@@ -210,7 +226,7 @@ func prepare(m *message, o *options) (io.Reader, error) {
 		// header must still end with one.
 		header = append(append([]byte{}, header...), '\n')
 	}
-	return io.MultiReader(strings.NewReader(string(header)), m.body), nil
+	return io.MultiReader(strings.NewReader(string(header)), m.body)
 }
 
 // dial connects to the server, over TLS if configured. Not reaching it at
