@@ -39,7 +39,7 @@ type bridge struct {
 // idleCheck: an MPP session unused this long gets a NOOP before DATA, so
 // that one the server has ended (its idle timeout) is opened anew instead
 // of failing the message.
-const idleCheck = 30 * time.Second
+var idleCheck = 30 * time.Second
 
 // smtpSession is one SMTP connection's state.
 type smtpSession struct {
@@ -232,34 +232,41 @@ func (s *smtpSession) textError(err error) error {
 }
 
 // startText makes sure there is a logged-in MPP session and sends DATA.
-// A session the server may have ended while it was unused is checked
-// with NOOP first and opened anew if it is gone: nothing has been sent in
-// it yet, so nothing can be posted twice.
+// A session the server may have ended while it was unused (its idle
+// timeout) is checked with NOOP first, and one whose DATA finds the
+// connection gone is opened anew once: nothing of the text has been sent
+// in it, so nothing can be posted twice.
 func (s *smtpSession) startText() error {
 	if s.mpp != nil && time.Since(s.lastUsed) > idleCheck {
 		if r, err := s.mpp.Cmd("NOOP", "", false); err != nil || r.Code != mpp.CodeOK {
 			s.dropMPP()
 		}
 	}
-	if s.mpp == nil {
-		if err := s.login(s.user, s.password, false); err != nil {
-			return err
+	for retried := false; ; retried = true {
+		fresh := s.mpp == nil
+		if fresh {
+			if err := s.login(s.user, s.password, false); err != nil {
+				return err
+			}
 		}
+		r, err := s.mpp.Cmd("DATA", "", false)
+		s.lastUsed = time.Now()
+		var pe *mpp.ProtocolError
+		switch {
+		case errors.As(err, &pe):
+			return s.unavailable(smtp.EnhancedCode{4, 5, 0}, "the MPP server's reply to DATA is not MPP (%v)", pe)
+		case err != nil && !fresh && !retried:
+			s.dropMPP()
+			continue
+		case err != nil:
+			return s.unavailable(smtp.EnhancedCode{4, 4, 2}, "connection to the MPP server lost at DATA (%v); not posted", unwrapOp(err))
+		case r.Code == mpp.CodeStartMail:
+			return nil
+		case r.Code == mpp.CodeLocalError:
+			return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "MPP server: %s; not posted, try again later", r)
+		}
+		return s.unavailable(smtp.EnhancedCode{4, 5, 0}, "unexpected MPP reply to DATA: %s; not posted", r)
 	}
-	r, err := s.mpp.Cmd("DATA", "", false)
-	s.lastUsed = time.Now()
-	var pe *mpp.ProtocolError
-	switch {
-	case errors.As(err, &pe):
-		return s.unavailable(smtp.EnhancedCode{4, 5, 0}, "the MPP server's reply to DATA is not MPP (%v)", pe)
-	case err != nil:
-		return s.unavailable(smtp.EnhancedCode{4, 4, 2}, "connection to the MPP server lost at DATA (%v); not posted", unwrapOp(err))
-	case r.Code == mpp.CodeStartMail:
-		return nil
-	case r.Code == mpp.CodeLocalError:
-		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "MPP server: %s; not posted, try again later", r)
-	}
-	return s.unavailable(smtp.EnhancedCode{4, 5, 0}, "unexpected MPP reply to DATA: %s; not posted", r)
 }
 
 // login opens an MPP session as user: connect (over TLS as configured),

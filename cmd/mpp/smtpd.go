@@ -277,30 +277,110 @@ func smtpOnStdio(o *options, stdin io.Reader, stdout, stderr io.Writer) error {
 	s := newSMTPServer(b, host, defaultMaxSize, defaultMaxLine, defaultIdle, logger)
 	s.AllowInsecureAuth = true // a pipe to the program that started mpp
 
-	// go-smtp wants a net.Conn with deadlines (the idle timeout); stdin
-	// and stdout are pipes that may not have them. An in-memory pipe
-	// between go-smtp and two copying goroutines does.
-	ours, theirs := net.Pipe()
-	go func() {
-		io.Copy(ours, stdin)
-		ours.Close()
-	}()
-	written := make(chan struct{})
-	go func() {
-		io.Copy(stdout, ours)
-		close(written)
-	}()
-	conn := &bridgeConn{Conn: theirs}
+	conn := &bridgeConn{Conn: newStdioConn(stdin, stdout)}
 	l := &oneConnListener{conn: conn, closed: make(chan struct{})}
 	conn.onClose = func() { close(l.closed) }
 	s.Serve(l)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s.Shutdown(ctx) // waits for the session to end
-	ours.Close()
-	<-written
 	return nil
 }
+
+// stdioConn is stdin and stdout as the net.Conn go-smtp wants, with the
+// read deadline its idle timeout needs: stdin may be a pipe, which has
+// none. The end of stdin is the end of input, and replies can still be
+// written after it (a client that sends QUIT and closes its side at
+// once still gets 221).
+type stdioConn struct {
+	chunks   chan []byte // from stdin; closed at its end
+	pending  []byte
+	out      io.Writer
+	mu       sync.Mutex
+	deadline time.Time
+	closed   chan struct{}
+	once     sync.Once
+}
+
+func newStdioConn(stdin io.Reader, stdout io.Writer) *stdioConn {
+	c := &stdioConn{chunks: make(chan []byte), out: stdout, closed: make(chan struct{})}
+	go func() {
+		defer close(c.chunks)
+		for {
+			buf := make([]byte, 32<<10)
+			n, err := stdin.Read(buf)
+			if n > 0 {
+				select {
+				case c.chunks <- buf[:n]:
+				case <-c.closed:
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *stdioConn) Read(p []byte) (int, error) {
+	if len(c.pending) == 0 {
+		c.mu.Lock()
+		d := c.deadline
+		c.mu.Unlock()
+		var timeout <-chan time.Time
+		if !d.IsZero() {
+			t := time.NewTimer(time.Until(d))
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case b, ok := <-c.chunks:
+			if !ok {
+				return 0, io.EOF
+			}
+			c.pending = b
+		case <-timeout:
+			return 0, os.ErrDeadlineExceeded
+		case <-c.closed:
+			return 0, net.ErrClosed
+		}
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+func (c *stdioConn) Write(p []byte) (int, error) {
+	select {
+	case <-c.closed:
+		return 0, net.ErrClosed
+	default:
+	}
+	return c.out.Write(p)
+}
+
+func (c *stdioConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return nil
+}
+
+func (c *stdioConn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }
+func (c *stdioConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
+	return nil
+}
+func (c *stdioConn) SetWriteDeadline(time.Time) error { return nil }
+func (c *stdioConn) LocalAddr() net.Addr              { return stdioAddr{} }
+func (c *stdioConn) RemoteAddr() net.Addr             { return stdioAddr{} }
+
+type stdioAddr struct{}
+
+func (stdioAddr) Network() string { return "stdio" }
+func (stdioAddr) String() string  { return "stdin" }
 
 // oneConnListener hands go-smtp one connection, then reports itself closed
 // once that connection is.
