@@ -16,7 +16,7 @@ TAGS ?= $(shell test -e $(PAM_HEADERS) && command -v $(PAM_CC) >/dev/null && ech
 # that go.mod lists only what mppd links.
 TOOL := $(GO) tool -modfile=tools/go.mod
 
-.PHONY: all build demo test lint fuzz bench bench-go clean man package
+.PHONY: all build demo test lint cross fuzz bench bench-go clean man package
 
 all: build
 
@@ -40,11 +40,20 @@ demo: build
 test:
 	$(GO) test -tags "$(TAGS)" -count=1 -timeout 20m ./...
 
-lint:
+lint: cross
 	test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
 	$(if $(TAGS),$(GO) vet -tags "$(TAGS)" ./... && $(TOOL) staticcheck -tags "$(TAGS)" ./...)
+
+# mpp, the client and its SMTP bridge, builds for the systems its users
+# have besides Linux (mpp(1), CONFIGURATION and FILES: where it keeps its
+# settings there); make lint runs this.
+cross:
+	for os in windows darwin; do \
+		CGO_ENABLED=0 GOOS=$$os $(GO) vet ./cmd/mpp ./internal/mpp && \
+		CGO_ENABLED=0 GOOS=$$os $(GO) build -o /dev/null ./cmd/mpp || exit 1; \
+	done
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime 60s .

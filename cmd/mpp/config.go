@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -17,11 +18,6 @@ import (
 
 // configErrorf is a configuration mpp cannot work with: exit 78 (EX_CONFIG).
 func configErrorf(format string, a ...any) error { return fail(exConfig, format, a...) }
-
-// systemConfig is read first, then the user's file, then the command line:
-// each overrides what came before, key by key (as msmtp reads its system
-// and user files).
-const systemConfig = "/etc/mpp.conf"
 
 // config is everything needed to reach the server and log in.
 type config struct {
@@ -39,10 +35,18 @@ type config struct {
 // maxConfigFile bounds what is read of a config file.
 const maxConfigFile = 1 << 20
 
-// userConfigFile is $XDG_CONFIG_HOME/mpp/config, else ~/.config/mpp/config.
+// userConfigFile is $XDG_CONFIG_HOME/mpp/config, else ~/.config/mpp/config
+// (on macOS too, as msmtp and git have it); on Windows
+// %APPDATA%\mpp\config.
 func userConfigFile() string {
 	if d := os.Getenv("XDG_CONFIG_HOME"); filepath.IsAbs(d) {
 		return filepath.Join(d, "mpp", "config")
+	}
+	if runtime.GOOS == "windows" {
+		if d, err := os.UserConfigDir(); err == nil {
+			return filepath.Join(d, "mpp", "config")
+		}
+		return ""
 	}
 	if h, err := os.UserHomeDir(); err == nil {
 		return filepath.Join(h, ".config", "mpp", "config")
@@ -218,7 +222,8 @@ func (c *config) set(key, value string) error {
 // it posts under.
 func loginName() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
+		// Windows says DOMAIN\name
+		return u.Username[strings.LastIndexByte(u.Username, '\\')+1:]
 	}
 	for _, v := range []string{"LOGNAME", "USER"} {
 		if s := os.Getenv(v); s != "" {

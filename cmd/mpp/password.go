@@ -1,19 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // maxPassword bounds what is read of a password, from a command or a
@@ -38,7 +30,7 @@ func password(c *config) (string, error) {
 func evalPassword(command string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), passwordTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd := shellCommand(ctx, command)
 	var out, errOut limited
 	out.max, errOut.max = maxPassword, 512
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -59,55 +51,6 @@ func evalPassword(command string) (string, error) {
 	pw = strings.TrimSuffix(pw, "\r")
 	if pw == "" {
 		return "", configErrorf("passwordeval: the command printed no password")
-	}
-	return pw, nil
-}
-
-// promptPassword asks on the controlling terminal, not on stdin (which holds
-// the message), with echo off.
-func promptPassword(prompt string) (string, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
-		return "", configErrorf("no password: set passwordeval in the config file, or run mpp where it can ask on a terminal")
-	}
-	defer tty.Close()
-	fd := int(tty.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return "", configErrorf("no password: /dev/tty: %v", err)
-	}
-	noEcho := *old
-	noEcho.Lflag &^= unix.ECHO
-	noEcho.Lflag |= unix.ICANON | unix.ISIG
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &noEcho); err != nil {
-		return "", configErrorf("no password: /dev/tty: %v", err)
-	}
-	defer unix.IoctlSetTermios(fd, unix.TCSETS, old)
-	// Interrupted at the prompt, the terminal must get its echo back before
-	// mpp dies of the signal.
-	sigs := make(chan os.Signal, 1)
-	defer close(sigs) // after Stop (defers run last first): no send on a closed channel
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
-	defer signal.Stop(sigs)
-	go func() {
-		sig, ok := <-sigs
-		if !ok {
-			return
-		}
-		unix.IoctlSetTermios(fd, unix.TCSETS, old)
-		fmt.Fprintln(tty)
-		signal.Reset(sig)
-		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
-	}()
-	fmt.Fprint(tty, prompt)
-	line, err := bufio.NewReaderSize(tty, maxPassword).ReadSlice('\n')
-	fmt.Fprintln(tty)
-	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && len(line) == 0 {
-		return "", configErrorf("no password: %v", err)
-	}
-	pw := strings.TrimRight(string(line), "\r\n")
-	if pw == "" {
-		return "", configErrorf("no password given")
 	}
 	return pw, nil
 }
