@@ -201,7 +201,7 @@ func TestMppExitStatuses(t *testing.T) {
 		say   string
 	}{
 		{"posted", msg, []string{"-C", good, "-t"}, 0, ""},
-		{"bad usage: -bs", msg, []string{"-C", good, "-bs"}, 64, "-bs: mpp only posts one message"},
+		{"bad usage: -bp", msg, []string{"-C", good, "-bp"}, 64, "-bp: mpp only posts one message"},
 		{"bad usage: no recipients", msg, []string{"-C", good}, 64, "no recipients"},
 		{"bad usage: header names others", "To: bob, eve\n\nx\n", []string{"-C", good, "bob"}, 64, "the header names eve"},
 		{"malformed: no recipients with -t", "Subject: x\n\nbody\n", []string{"-C", good, "-t"}, 65, "bad message: no recipients"},
