@@ -37,7 +37,7 @@ func tlsMppd(t *testing.T, sendmailBody string, extra ...string) (addr, dir, caF
 // mppConfig writes a config file for mpp (to pass with -C) and a password
 // file its passwordeval reads. With no password there is no passwordeval:
 // mpp has to ask on the terminal.
-func mppConfig(t *testing.T, addr, caFile, password string, extra ...string) string {
+func mppConfig(t testing.TB, addr, caFile, password string, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	host, port, _ := net.SplitHostPort(addr)

@@ -3,12 +3,13 @@
 # proven with, each posting through it into mppd and Postfix: swaks (with
 # Net::SSLeay for STARTTLS), msmtp as a client, Python's smtplib (python3),
 # git send-email (git-email; Authen::SASL for its AUTH, IO::Socket::SSL for
-# its STARTTLS) and mutt with smtp_url. Postfix is 30-postfix.sh's.
-# Nothing is started here. Idempotent.
+# its STARTTLS, Mail::Address from libmailtools-perl) and mutt with
+# smtp_url. Postfix is 30-postfix.sh's. Nothing is started here.
+# Idempotent.
 set -euo pipefail
 apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends \
 	swaks libnet-ssleay-perl msmtp python3 git git-email libauthen-sasl-perl \
-	libio-socket-ssl-perl mutt >/dev/null
+	libio-socket-ssl-perl libmailtools-perl mutt >/dev/null
 swaks --version >/dev/null
 test -x /usr/lib/git-core/git-send-email
 mutt -v | grep -q +USE_SMTP
