@@ -68,8 +68,8 @@ type smtpdOptions struct {
 // client's to give, with AUTH.
 var bridgeSettings = []string{"host", "port", "tls", "tls-trust-file", "tls-host-override", "timeout"}
 
-func parseSmtpdArgs(args []string, stderr io.Writer) (*smtpdOptions, error) {
-	so := &smtpdOptions{o: options{settings: map[string]string{}}}
+// smtpdFlags is mpp smtpd's flag set, filling so.
+func smtpdFlags(so *smtpdOptions, help *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("mpp smtpd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&so.listen, "listen", defaultListen, "")
@@ -82,12 +82,18 @@ func parseSmtpdArgs(args []string, stderr io.Writer) (*smtpdOptions, error) {
 	fs.StringVar(&so.hostname, "hostname", "", "")
 	fs.BoolVar(&so.verbose, "v", false, "")
 	fs.StringVar(&so.o.configFile, "C", "", "")
-	var help bool
-	fs.BoolVar(&help, "help", false, "")
+	fs.BoolVar(help, "help", false, "")
 	for _, name := range bridgeSettings {
 		key := strings.ReplaceAll(name, "-", "_")
 		fs.Func(name, "", func(v string) error { so.o.settings[key] = v; return nil })
 	}
+	return fs
+}
+
+func parseSmtpdArgs(args []string, stderr io.Writer) (*smtpdOptions, error) {
+	so := &smtpdOptions{o: options{settings: map[string]string{}}}
+	var help bool
+	fs := smtpdFlags(so, &help)
 	if err := fs.Parse(args); err != nil {
 		return nil, usagef("smtpd: %v", err)
 	}
