@@ -406,3 +406,48 @@ set send_charset="utf-8"
 	}
 	settled(t, 1, to, cc, bcc)
 }
+
+// TestBridgeOffLoopback: mpp smtpd says where it listens, and warns when
+// that is not loopback; there it offers AUTH only after STARTTLS, so that
+// no password crosses the network in the clear, and without a
+// certificate it does not start at all (exit 78).
+func TestBridgeOffLoopback(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := testlib.NewCA(t).Server(t, dir)
+	conf := filepath.Join(dir, "mpp.conf")
+	os.WriteFile(conf, []byte("host 127.0.0.1\n"), 0o644)
+
+	out, err := exec.Command(testlib.Mpp(t), "smtpd", "-listen", "0.0.0.0:0", "-C", conf).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 78 || !strings.Contains(string(out), "is not a loopback address: give -tls-cert") {
+		t.Errorf("without a certificate: %v\n%s", err, out)
+	}
+
+	port := strings.TrimPrefix(testlib.FreePort(t), "127.0.0.1:")
+	log := runLauncher(t, testlib.Mpp(t), "smtpd", "-listen", "0.0.0.0:"+port, "-C", conf, "-tls-cert", cert, "-tls-key", key)
+	c := testlib.NewClient(t, testlib.DialRetry(t, "127.0.0.1:"+port))
+	c.Expect("220")
+	c.Send("EHLO client.test\r\n")
+	var ehlo strings.Builder
+	for line := ""; !strings.HasPrefix(line, "250 "); {
+		line, _ = c.R.ReadString('\n')
+		ehlo.WriteString(line)
+		if line == "" {
+			t.Fatalf("EHLO: %q", ehlo.String())
+		}
+	}
+	if !strings.Contains(ehlo.String(), "STARTTLS") || strings.Contains(ehlo.String(), "AUTH") {
+		t.Errorf("EHLO before STARTTLS:\n%s", ehlo.String())
+	}
+	c.Send("AUTH PLAIN " + "AGFsaWNlAHNlY3JldA==" + "\r\n")
+	c.Expect("523")
+	if !log.Contains(":" + port + ", which is not loopback: other machines can connect") {
+		t.Errorf("log:\n%s", log)
+	}
+
+	loopback := testlib.FreePort(t)
+	log = runLauncher(t, testlib.Mpp(t), "smtpd", "-listen", loopback, "-C", conf)
+	testlib.DialRetry(t, loopback).Close()
+	if !log.Contains("listening on " + loopback + " (loopback only), posting through 127.0.0.1:218") {
+		t.Errorf("log:\n%s", log)
+	}
+}
