@@ -28,7 +28,7 @@ func BenchmarkBridgeMessage(b *testing.B) {
 	sink, _ := testlib.Script(b, "sink", "exec cat >/dev/null\n")
 	ca := testlib.NewCA(b)
 	cert, key := ca.Server(b, b.TempDir())
-	mppdAddr := start(b, "-listen", "-log", "none", "-passwd", passwd, "-sendmail", sink,
+	mppdAddr := start(b, "-listen", "-config", "", "-log", "none", "-passwd", passwd, "-sendmail", sink,
 		"-fail-delay", "0", "-tls-cert", cert, "-tls-key", key, "-domain", "example.org").addr
 	testlib.DialRetry(b, mppdAddr).Close()
 	conf := mppConfig(b, mppdAddr, ca.PEM, testlib.FixturePassword)

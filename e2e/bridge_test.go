@@ -208,7 +208,7 @@ func TestBridgeServerDown(t *testing.T) {
 
 	// mppd that cannot hand the message to a mail system: 451 after the text
 	cert, key := r.ca.Server(t, t.TempDir())
-	brokenMppd := start(t, "-listen", "-log", "stderr", "-tls-cert", cert, "-tls-key", key,
+	brokenMppd := start(t, "-listen", "-config", "", "-log", "stderr", "-tls-cert", cert, "-tls-key", key,
 		"-sendmail", "/nonexistent/sendmail -t -oi", "-fail-delay", "0").addr
 	testlib.DialRetry(t, brokenMppd).Close()
 	brokenAddr, _ := r.startSmtpd(t, brokenMppd)
