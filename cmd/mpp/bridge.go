@@ -128,7 +128,9 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 			return err
 		}
 	}
-	s.from = from
+	if s.from = from; !strings.EqualFold(from, s.user) && !strings.HasPrefix(strings.ToLower(from), strings.ToLower(s.user)+"@") {
+		s.b.logf("%s: MAIL FROM <%s>: posted as %s all the same, under the MPP server's sender policy", s.id, from, s.user)
+	}
 	return nil
 }
 

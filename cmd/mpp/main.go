@@ -75,10 +75,16 @@ recipients given here are added as Bcc: when the header lacks them.
                 tls-host-override, user, passwordeval, timeout
 
 -f, -F, -o..., -B, -N, -R, -V and other sendmail options are accepted and
-ignored: the sender is the user who logs in. -bs, -bp, -q and the other modes
-are refused. Exit status: 0 posted, 64 usage, 65 bad message, 69 server
+ignored: the sender is the user who logs in. -bs speaks SMTP on stdin and
+stdout (the bridge below); -bp, -q and the other modes are refused. Exit status: 0 posted, 64 usage, 65 bad message, 69 server
 unreachable, 75 try again later, 76 protocol error, 77 login refused,
 78 configuration. See mpp(1).
+
+Also: mpp smtpd [-listen 127.0.0.1:2525] [-tls-cert FILE -tls-key FILE] [...]
+      mpp -bs [-v] [-C FILE] [--KEY VALUE]
+An SMTP submission server (AUTH PLAIN/LOGIN with the MPP user and password)
+that posts each message through the MPP server: mpp smtpd --help, and mpp(1),
+SMTP BRIDGE.
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (status int) {
@@ -90,7 +96,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) (status int) 
 	}()
 	var err error
 	if len(args) > 0 && args[0] == "smtpd" {
-		err = smtpd(args[1:], stderr)
+		err = smtpd(args[1:], stdout, stderr)
 	} else {
 		err = post(args, stdin, stdout, stderr)
 	}

@@ -46,7 +46,7 @@ const smtpdUsage = `Usage: mpp smtpd [-listen ADDR] [-tls-cert FILE -tls-key FIL
 Listens for SMTP submission (ESMTP: AUTH PLAIN and LOGIN, STARTTLS with
 -tls-cert, SIZE, 8BITMIME, PIPELINING) and posts each message through the
 MPP server of mpp's config, logged in with the client's AUTH name and
-password. Only the MPP server's 250 becomes 250. See mpp(1), BRIDGE.
+password. Only the MPP server's 250 becomes 250. See mpp(1), SMTP BRIDGE.
 `
 
 // smtpdOptions is mpp smtpd's command line.
@@ -67,6 +67,11 @@ type smtpdOptions struct {
 // that say how to reach the MPP server. user and passwordeval are the
 // client's to give, with AUTH.
 var bridgeSettings = []string{"host", "port", "tls", "tls-trust-file", "tls-host-override", "timeout"}
+
+// smtpdUsagef is a command line mpp smtpd cannot run: exit 64.
+func smtpdUsagef(format string, a ...any) error {
+	return fail(exUsage, "smtpd: "+format+" (mpp smtpd --help for usage)", a...)
+}
 
 // smtpdFlags is mpp smtpd's flag set, filling so.
 func smtpdFlags(so *smtpdOptions, help *bool) *flag.FlagSet {
@@ -90,28 +95,28 @@ func smtpdFlags(so *smtpdOptions, help *bool) *flag.FlagSet {
 	return fs
 }
 
-func parseSmtpdArgs(args []string, stderr io.Writer) (*smtpdOptions, error) {
+func parseSmtpdArgs(args []string, stdout io.Writer) (*smtpdOptions, error) {
 	so := &smtpdOptions{o: options{settings: map[string]string{}}}
 	var help bool
 	fs := smtpdFlags(so, &help)
 	if err := fs.Parse(args); err != nil {
-		return nil, usagef("smtpd: %v", err)
+		return nil, smtpdUsagef("%v", err)
 	}
 	if help {
-		fmt.Fprint(stderr, smtpdUsage)
+		fmt.Fprint(stdout, smtpdUsage)
 		return nil, nil
 	}
 	if fs.NArg() > 0 {
-		return nil, usagef("smtpd: unexpected argument %q", fs.Arg(0))
+		return nil, smtpdUsagef("unexpected argument %q", fs.Arg(0))
 	}
 	switch {
 	case so.maxLine < 512:
 		// RFC 5321 §4.5.3.1.4: a command line of 512 octets must be accepted
-		return nil, usagef("smtpd: -max-line-length %d: at least 512", so.maxLine)
+		return nil, smtpdUsagef("-max-line-length %d: at least 512", so.maxLine)
 	case so.maxSize < 0, so.idle <= 0, so.maxSessions < 1:
-		return nil, usagef("smtpd: -max-message-size, -idle-timeout and -max-sessions must be positive")
+		return nil, smtpdUsagef("-max-message-size, -idle-timeout and -max-sessions must be positive")
 	case (so.tlsCert == "") != (so.tlsKey == ""):
-		return nil, usagef("smtpd: -tls-cert and -tls-key go together")
+		return nil, smtpdUsagef("-tls-cert and -tls-key go together")
 	}
 	return so, nil
 }
@@ -130,8 +135,8 @@ func newSMTPServer(b *bridge, hostname string, maxSize int64, maxLine int, idle 
 }
 
 // smtpd runs mpp smtpd until SIGINT or SIGTERM.
-func smtpd(args []string, stderr io.Writer) error {
-	so, err := parseSmtpdArgs(args, stderr)
+func smtpd(args []string, stdout, stderr io.Writer) error {
+	so, err := parseSmtpdArgs(args, stdout)
 	if so == nil {
 		return err
 	}
@@ -142,7 +147,7 @@ func smtpd(args []string, stderr io.Writer) error {
 	logger := log.New(stderr, "mpp smtpd: ", log.LstdFlags)
 	host, _, err := net.SplitHostPort(so.listen)
 	if err != nil {
-		return usagef("smtpd: -listen %s: %v", so.listen, err)
+		return smtpdUsagef("-listen %s: %v", so.listen, err)
 	}
 	loopback := isLoopback(host)
 	if !loopback && so.tlsCert == "" {

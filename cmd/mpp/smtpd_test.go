@@ -751,7 +751,7 @@ func TestSmtpdArgs(t *testing.T) {
 		}
 	}
 	// Off loopback without TLS, AUTH would send passwords in the clear.
-	err = smtpd([]string{"-listen", "0.0.0.0:0", "--host", "x"}, io.Discard)
+	err = smtpd([]string{"-listen", "0.0.0.0:0", "--host", "x"}, io.Discard, io.Discard)
 	if ee, ok := err.(*exitError); !ok || ee.code != exConfig || !strings.Contains(ee.msg, "not a loopback address") {
 		t.Errorf("got %v", err)
 	}
