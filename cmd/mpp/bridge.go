@@ -137,12 +137,18 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 // Rcpt adds a recipient. It must be an address that a header field can
 // carry, since that is where the MPP server's mail system will find it.
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	a, err := mail.ParseAddress((&mail.Address{Address: to}).String())
-	if err != nil || a.Address != to {
+	if !headerSafe(to) {
 		return smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "<%s> cannot be written in a header field, where the MPP server's mail system reads recipients", to)
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
+}
+
+// headerSafe says whether an address of RCPT TO reads back the same from a
+// header field.
+func headerSafe(addr string) bool {
+	a, err := mail.ParseAddress(headerForm(addr))
+	return err == nil && a.Address == addr
 }
 
 func (s *smtpSession) Reset() {

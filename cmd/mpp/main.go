@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -215,7 +216,11 @@ func prepare(m *message, o *options) (io.Reader, error) {
 func withBcc(m *message, add []string) io.Reader {
 	header := m.header
 	if len(add) > 0 {
-		bcc := "Bcc: " + strings.Join(add, ", ") + "\n"
+		var list []string
+		for _, a := range add {
+			list = append(list, headerForm(a))
+		}
+		bcc := "Bcc: " + strings.Join(list, ", ") + "\n"
 		if m.separated {
 			// before the empty line that ends the header
 			end := len(header) - 1
@@ -233,6 +238,18 @@ func withBcc(m *message, add []string) io.Reader {
 		header = append(append([]byte{}, header...), '\n')
 	}
 	return io.MultiReader(strings.NewReader(string(header)), m.body)
+}
+
+// headerForm writes an address for a header field: as it is, unless its
+// local part needs quotes ("a b"@example.org), which net/mail adds.
+func headerForm(addr string) string {
+	if !strings.Contains(addr, "@") {
+		return addr // a bare user name, which the mail system qualifies
+	}
+	if q := (&mail.Address{Address: addr}).String(); q != "<"+addr+">" {
+		return q
+	}
+	return addr
 }
 
 // dial connects to the server, over TLS if configured. Not reaching it at

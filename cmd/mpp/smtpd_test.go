@@ -562,14 +562,14 @@ func TestBridgePipelining(t *testing.T) {
 	addr, _ := startBridge(t, f.addr, nil)
 	c := dialSMTP(t, addr)
 	c.login()
-	c.send("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nRCPT TO:<nobody@example.org>\r\nDATA\r\n")
-	for _, code := range []string{"250", "250", "250", "354"} {
+	c.send("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.org>\r\nRCPT TO:<nobody@example.org>\r\nRCPT TO:<\"no body\"@example.org>\r\nDATA\r\n")
+	for _, code := range []string{"250", "250", "250", "250", "354"} {
 		c.expect(code)
 	}
 	c.send("To: bob@example.org\r\n\r\npipelined\r\n.\r\nQUIT\r\n")
 	c.expect("250")
 	c.expect("221")
-	if got := f.posted(); len(got) != 1 || !strings.Contains(got[0], "Bcc: nobody@example.org\r\n") {
+	if got := f.posted(); len(got) != 1 || !strings.Contains(got[0], "Bcc: nobody@example.org, <\"no body\"@example.org>\r\n") {
 		t.Errorf("posted %q", got)
 	}
 }
@@ -787,4 +787,43 @@ func TestSmtpdManPage(t *testing.T) {
 			t.Errorf("mpp(1) lacks %q", want)
 		}
 	}
+}
+
+// FuzzBridgeRecipients: for any message and any RCPT TO list the bridge
+// would take, either the message is refused or the header it posts names
+// exactly the RCPT TO recipients: everyone the client sent to gets it
+// (the MPP server's mail system reads the header), and nobody else.
+func FuzzBridgeRecipients(f *testing.F) {
+	f.Add("To: a@x.org\r\nCc: B <b@x.org>\r\n\r\nbody\r\n", "a@x.org,b@x.org,c@x.org")
+	f.Add("To: a@x.org\nBcc: c@x.org\n\nbody\n", "a@x.org,c@x.org")
+	f.Add("Subject: no header recipients\r\n\r\n", "\"a b\"@x.org,d@y.org")
+	f.Add("To: a@x.org\r\nbody without an empty line\r\n", "A@X.ORG")
+	f.Add("To: a@x.org\r\n\r\n", "a@x.org,a b@x.org") // go-smtp's RCPT TO:<"a b"@x.org>
+	f.Add("To: (comment) a@x.org, \"q, r\" <q@x.org>\r\n\r\n", "a@x.org,q@x.org,e@x.org")
+	f.Fuzz(func(t *testing.T, text, rcpts string) {
+		var list []string
+		for _, r := range strings.Split(rcpts, ",") {
+			if r != "" && headerSafe(r) {
+				list = append(list, r)
+			}
+		}
+		m, err := readMessage(bufio.NewReader(strings.NewReader(text)))
+		if err != nil || len(list) == 0 || len(missing(m.recipients, list)) > 0 {
+			return // refused
+		}
+		posted, err := io.ReadAll(withBcc(m, missing(list, m.recipients)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := readMessage(bufio.NewReader(bytes.NewReader(posted)))
+		if err != nil {
+			t.Fatalf("the posted text does not read back: %v\n%q", err, posted)
+		}
+		if lost := missing(list, m2.recipients); len(lost) > 0 {
+			t.Errorf("RCPT TO %q not in the posted header:\n%q", lost, posted)
+		}
+		if extra := missing(m2.recipients, list); len(extra) > 0 {
+			t.Errorf("the posted header names %q, not in RCPT TO:\n%q", extra, posted)
+		}
+	})
 }
