@@ -432,9 +432,9 @@ func TestBridgeReplies(t *testing.T) {
 	}
 }
 
-// TestBridgeServerDown: nothing listens where the MPP server should be:
+// TestBridgeUnreachable: nothing listens where the MPP server should be:
 // AUTH gets 421 and the connection ends; the client keeps its message.
-func TestBridgeServerDown(t *testing.T) {
+func TestBridgeUnreachable(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	gone := l.Addr().String()
 	l.Close()
