@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/mail"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,8 +48,13 @@ type smtpSession struct {
 	id   string
 	conn *bridgeConn // to end the connection after a 421
 
+	// mu is held by every method that uses the MPP session: go-smtp may
+	// call Logout from another goroutine (Server.Close at SIGTERM), and
+	// Data runs in one of its own under BDAT.
+	mu             sync.Mutex
 	user, password string // the MPP login, once proven
 	mpp            *mpp.Client
+	live           atomic.Pointer[mpp.Client] // mpp, for a Logout that finds mu held
 	lastUsed       time.Time
 
 	from  string
@@ -103,6 +109,8 @@ func (s *smtpSession) Auth(mech string) (sasl.Server, error) {
 }
 
 func (s *smtpSession) auth(user, password string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.dropMPP()
 	if err := s.login(user, password, true); err != nil {
 		s.b.logf("%s: AUTH %s: %d %s", s.id, user, err.Code, err.Message)
@@ -116,6 +124,8 @@ func (s *smtpSession) auth(user, password string) error {
 // the user who logged in, and its sender policy decides what becomes of a
 // From: that is someone else's, so the address is only logged.
 func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.user == "" {
 		if !s.b.implicitLogin {
 			return smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required: AUTH with your MPP user name and password")
@@ -137,6 +147,8 @@ func (s *smtpSession) Mail(from string, _ *smtp.MailOptions) error {
 // Rcpt adds a recipient. It must be an address that a header field can
 // carry, since that is where the MPP server's mail system will find it.
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !headerSafe(to) {
 		return smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "<%s> cannot be written in a header field, where the MPP server's mail system reads recipients", to)
 	}
@@ -152,11 +164,22 @@ func headerSafe(addr string) bool {
 }
 
 func (s *smtpSession) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.from, s.rcpts = "", nil
 }
 
-// Logout ends the MPP session with QUIT.
+// Logout ends the MPP session with QUIT. Called while a command is still
+// using it (the server stopping), it closes the connection instead, and
+// that command fails: a text cut off so is not posted.
 func (s *smtpSession) Logout() error {
+	if !s.mu.TryLock() {
+		if c := s.live.Load(); c != nil {
+			c.Close()
+		}
+		return nil
+	}
+	defer s.mu.Unlock()
 	if s.mpp != nil {
 		s.mpp.Cmd("QUIT", "", false)
 	}
@@ -168,6 +191,7 @@ func (s *smtpSession) dropMPP() {
 	if s.mpp != nil {
 		s.mpp.Close()
 		s.mpp = nil
+		s.live.Store(nil)
 	}
 }
 
@@ -183,6 +207,8 @@ func (s *smtpSession) dropMPP() {
 //
 // Only the MPP server's 250 after the text becomes 250.
 func (s *smtpSession) Data(r io.Reader) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	m, err := readMessage(bufio.NewReaderSize(r, 64<<10))
 	if err != nil {
 		return s.textError(err)
@@ -291,6 +317,7 @@ func (s *smtpSession) login(user, password string, inAuth bool) *smtp.SMTPError 
 		return s.unavailable(smtp.EnhancedCode{4, 4, 1}, "%v", err)
 	}
 	s.mpp = c
+	s.live.Store(c)
 	r, err := c.ReadReply()
 	if e := s.loginReply("greeting", mpp.CodeReady, r, err, inAuth); e != nil {
 		return e

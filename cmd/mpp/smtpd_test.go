@@ -173,7 +173,7 @@ func (f *fakeMPP) posted() []string {
 
 // startBridge runs the bridge in this process against mppAddr; it returns
 // the SMTP address and the bridge's log.
-func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (string, *bytes.Buffer) {
+func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (string, *syncBuffer) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(mppAddr)
 	so := &smtpdOptions{maxSize: defaultMaxSize, maxLine: defaultMaxLine, idle: 5 * time.Second, maxSessions: 10, hostname: "bridge.test"}
@@ -184,7 +184,7 @@ func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	logs := syncBuffer{}
 	logger := log.New(&logs, "", 0)
 	b := &bridge{cfg: cfg, logf: logger.Printf, maxLine: so.maxLine,
 		trace: func(id, line string) { logger.Printf("%s: %s", id, line) }}
@@ -203,7 +203,7 @@ func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (stri
 	}
 	go s.Serve(&limitListener{Listener: l, max: int64(so.maxSessions), logf: logger.Printf})
 	t.Cleanup(func() { s.Close() })
-	return l.Addr().String(), &logs.b
+	return l.Addr().String(), &logs
 }
 
 // syncBuffer is a log written by the sessions' goroutines.
@@ -216,6 +216,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // smtpc is the test's side of an SMTP connection.
@@ -401,7 +407,9 @@ func TestBridgeReplies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeMPP(t)
+			f.mu.Lock()
 			tc.adjust(f)
+			f.mu.Unlock()
 			addr, _ := startBridge(t, f.addr, nil)
 			c := dialSMTP(t, addr)
 			c.cmd("EHLO client.test", "250")
