@@ -7,19 +7,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mppd/mppd/internal/testlib"
 )
 
 const fakePassword = "pw with space caf\u00e9"
@@ -173,7 +168,7 @@ func (f *fakeMPP) posted() []string {
 
 // startBridge runs the bridge in this process against mppAddr; it returns
 // the SMTP address and the bridge's log.
-func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (string, *syncBuffer) {
+func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (string, *testlib.Log) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(mppAddr)
 	so := &smtpdOptions{maxSize: defaultMaxSize, maxLine: defaultMaxLine, idle: 5 * time.Second, maxSessions: 10, hostname: "bridge.test"}
@@ -184,8 +179,8 @@ func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := syncBuffer{}
-	logger := log.New(&logs, "", 0)
+	logs := &testlib.Log{}
+	logger := log.New(logs, "", 0)
 	b := &bridge{cfg: cfg, logf: logger.Printf, maxLine: so.maxLine,
 		trace: func(id, line string) { logger.Printf("%s: %s", id, line) }}
 	s := newSMTPServer(b, so.hostname, so.maxSize, so.maxLine, so.idle, logger)
@@ -203,25 +198,7 @@ func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (stri
 	}
 	go s.Serve(&limitListener{Listener: l, max: int64(so.maxSessions), logf: logger.Printf})
 	t.Cleanup(func() { s.Close() })
-	return l.Addr().String(), &logs
-}
-
-// syncBuffer is a log written by the sessions' goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return l.Addr().String(), logs
 }
 
 // smtpc is the test's side of an SMTP connection.
@@ -660,7 +637,7 @@ func TestBridgeMaxSessions(t *testing.T) {
 // works over it.
 func TestBridgeSTARTTLS(t *testing.T) {
 	f := newFakeMPP(t)
-	cert, key := selfSigned(t)
+	cert, key := testlib.NewCA(t).Server(t, t.TempDir())
 	addr, _ := startBridge(t, f.addr, func(so *smtpdOptions) { so.tlsCert, so.tlsKey = cert, key })
 	c := dialSMTP(t, addr)
 	if r := c.cmd("EHLO client.test", "250"); !strings.Contains(r, "STARTTLS") {
@@ -677,24 +654,6 @@ func TestBridgeSTARTTLS(t *testing.T) {
 	if tc.ConnectionState().Version < tls.VersionTLS12 {
 		t.Errorf("TLS version %x", tc.ConnectionState().Version)
 	}
-}
-
-func selfSigned(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalECPrivateKey(key)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile
 }
 
 // TestBridgeStdio: mpp -bs, SMTP on stdin and stdout, posts as the

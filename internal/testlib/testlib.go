@@ -1,7 +1,7 @@
-// Package testlib is what mppd's tests share: those of the root package,
-// which run the server's code in the test process and need nothing of the
-// machine, and those of e2e/, which run the built programs with the real
-// components (launchers, MTAs, password servers, PAM, systemd).
+// Package testlib is what mppd's tests share: those of the root package
+// and cmd/mpp, which run the code in the test process and need nothing of
+// the machine, and those of e2e/, which run the built programs with the
+// real components (launchers, MTAs, password servers, PAM, systemd).
 package testlib
 
 import (
