@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"strconv"
 	"strings"
@@ -84,5 +85,52 @@ func TestManPageDefaults(t *testing.T) {
 	}
 	if plain.user != loginName() {
 		t.Errorf("user default %q, not the login name", plain.user)
+	}
+}
+
+// TestSmtpdManPage: every flag of mpp smtpd is in mpp(1) and in its
+// usage, and the entry of each flag with a default gives that default.
+func TestSmtpdManPage(t *testing.T) {
+	b, err := os.ReadFile("../../docs/mpp.1.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	man := string(b)
+	_, section, ok := strings.Cut(man, "\n## mpp smtpd's options\n")
+	if !ok {
+		t.Fatal("mpp(1) has no section mpp smtpd's options")
+	}
+	var help bool
+	smtpdFlags(&smtpdOptions{o: options{settings: map[string]string{}}}, &help).VisitAll(func(f *flag.Flag) {
+		if f.Name == "help" {
+			return
+		}
+		if !strings.Contains(man, "**-"+f.Name+"**") && !strings.Contains(man, "**--"+f.Name+"**") {
+			t.Errorf("mpp(1) lacks mpp smtpd's -%s", f.Name)
+		}
+		if !strings.Contains(smtpdUsage, "-"+f.Name) {
+			t.Errorf("mpp smtpd's usage lacks -%s", f.Name)
+		}
+		def := f.DefValue
+		if def == "" || def == "false" {
+			return // no default, or one the entry gives in words
+		}
+		if strings.HasSuffix(def, "m0s") {
+			def = strings.TrimSuffix(def, "0s") // a duration: 5m, as mpp(1) writes it
+		}
+		i := strings.Index(section, "\n**-"+f.Name+"**")
+		if i < 0 {
+			t.Errorf("mpp(1) mpp smtpd's options: no entry for -%s", f.Name)
+			return
+		}
+		entry, _, _ := strings.Cut(section[i+1:], "\n\n")
+		if !strings.Contains(entry, "default") || !strings.Contains(entry, def) {
+			t.Errorf("mpp(1) -%s: the default is not %q:\n%s", f.Name, def, entry)
+		}
+	})
+	for _, want := range []string{"# SMTP BRIDGE", "Thunderbird", "Outlook", "mpp -bs"} {
+		if !strings.Contains(man, want) {
+			t.Errorf("mpp(1) lacks %q", want)
+		}
 	}
 }

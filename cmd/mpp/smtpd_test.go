@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/base64"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -725,33 +724,6 @@ func TestSmtpdArgs(t *testing.T) {
 	for host, want := range map[string]bool{"127.0.0.1": true, "::1": true, "localhost": true, "127.1.2.3": true, "0.0.0.0": false, "": false, "192.0.2.1": false} {
 		if isLoopback(host) != want {
 			t.Errorf("isLoopback(%q) = %v", host, !want)
-		}
-	}
-}
-
-// TestSmtpdManPage: every flag of mpp smtpd is in mpp(1) and in its
-// usage.
-func TestSmtpdManPage(t *testing.T) {
-	b, err := os.ReadFile("../../docs/mpp.1.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	man := string(b)
-	var help bool
-	smtpdFlags(&smtpdOptions{o: options{settings: map[string]string{}}}, &help).VisitAll(func(f *flag.Flag) {
-		if f.Name == "help" {
-			return
-		}
-		if !strings.Contains(man, "**-"+f.Name+"**") && !strings.Contains(man, "**--"+f.Name+"**") {
-			t.Errorf("mpp(1) lacks mpp smtpd's -%s", f.Name)
-		}
-		if !strings.Contains(smtpdUsage, "-"+f.Name) {
-			t.Errorf("mpp smtpd's usage lacks -%s", f.Name)
-		}
-	})
-	for _, want := range []string{"# SMTP BRIDGE", "Thunderbird", "Outlook", "mpp -bs"} {
-		if !strings.Contains(man, want) {
-			t.Errorf("mpp(1) lacks %q", want)
 		}
 	}
 }
