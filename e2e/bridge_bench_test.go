@@ -12,17 +12,11 @@ import (
 	"github.com/mppd/mppd/internal/testlib"
 )
 
-// BenchmarkBridgeMessage: what one message of 4 KiB costs posted through
-// the bridge, against mpp alone, into the same mppd (-listen, TLS, a
-// sha512crypt password file, a delivery command that reads the message
-// and drops it). "mpp" runs the mpp binary once a message, as a sendmail
-// caller does: start, config, TLS, USER, PASS, DATA. "smtpd" is mpp
-// smtpd, already running: an SMTP connection a message (EHLO, AUTH PLAIN,
-// MAIL, RCPT, DATA, QUIT; the bridge opens the MPP session at AUTH), and
-// one SMTP connection for all messages (MAIL, RCPT, DATA each; one MPP
-// session). "MPP, one session" is the floor of the last: the same
-// messages straight to mppd in one MPP session over TLS, DATA each,
-// without the bridge. BENCHMARKS.md has the figures.
+// BenchmarkBridgeMessage: one message of 4 KiB into the same mppd
+// (-listen, TLS, sha512crypt, a delivery command that drops it), four
+// ways: the mpp binary a message; mpp smtpd with an SMTP connection a
+// message, and with one for all; and, the floor, one MPP session without
+// the bridge. BENCHMARKS.md says what each way does, and has the figures.
 func BenchmarkBridgeMessage(b *testing.B) {
 	passwd := testlib.TempFile(b, "passwd", "alice:"+testlib.FixtureHashes["sha512crypt"]+"\n", 0o600)
 	sink, _ := testlib.Script(b, "sink", "exec cat >/dev/null\n")

@@ -195,17 +195,12 @@ func (s *smtpSession) dropMPP() {
 	}
 }
 
-// Data posts the message. Its header is read first and checked against
-// the envelope, since the MPP server's mail system delivers to the
-// header's recipients (sendmail -t) and to nobody else:
-//   - a header recipient that is not among RCPT TO would get the message
-//     although the client did not send it to them: the message is refused
-//     (554), never posted;
-//   - a RCPT TO recipient the header lacks (a Bcc the client removed from
-//     the header, as it should) is added in a Bcc: field, which the mail
-//     system removes.
-//
-// Only the MPP server's 250 after the text becomes 250.
+// Data posts the message. The MPP server's mail system delivers to the
+// header's recipients (sendmail -t) and nobody else, so the header is
+// checked against the envelope first: a header recipient not among RCPT TO
+// gets the message refused (554), never posted; a RCPT TO recipient the
+// header lacks (a Bcc) is added in a Bcc: field, which the mail system
+// removes. Only the MPP server's 250 after the text becomes 250.
 func (s *smtpSession) Data(r io.Reader) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
