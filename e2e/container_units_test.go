@@ -256,13 +256,21 @@ systemctl restart fail2ban`)
 		if strings.Contains(status, "127.0.0.10") {
 			t.Errorf("a forged journal line got 127.0.0.10 banned:\n%s", status)
 		}
-		// Banned means refused at the door.
-		if conn, err := c.dial("127.0.0.9", "127.0.0.1:218"); err == nil {
-			conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-			if line, err := bufio.NewReader(conn).ReadString('\n'); err == nil {
-				t.Errorf("a banned address still got %q", line)
+		// Banned means refused at the door, once fail2ban's action has put
+		// the address into nftables' set (it says "banned" just before).
+		var line string
+		refused := testlib.WaitFor(10*time.Second, func() bool {
+			conn, err := c.dial("127.0.0.9", "127.0.0.1:218")
+			if err != nil {
+				return true
 			}
-			conn.Close()
+			defer conn.Close()
+			conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+			line, err = bufio.NewReader(conn).ReadString('\n')
+			return err != nil
+		})
+		if !refused {
+			t.Errorf("a banned address still got %q after 10 s", line)
 		}
 		c.must("fail2ban-client", "unban", "--all")
 	})
