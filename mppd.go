@@ -78,6 +78,7 @@ type options struct {
 	listen        string
 	configPath    string // config.go
 	printConfig   bool
+	proxyNetworks []string // proxy.go
 	maxSessions   int
 	maxPerAddress int
 	logTarget     string
@@ -122,6 +123,7 @@ func newFlagSet(o *options, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.requireTLS, "require-tls", false, "refuse PASS with 530 on a plain connection (for the plain port of a site that also serves TLS)")
 
 	fs.StringVar(&o.listen, "listen", "", "serve `address` (host:port) as a standalone server instead of one inherited connection")
+	fs.Var((*listFlag)(&o.proxyNetworks), "proxy-trusted-networks", "addresses or `networks` (CIDR, comma-separated; repeatable) of load balancers whose connections begin with a PROXY header (v1 or v2); from anyone else a PROXY header is refused")
 	fs.IntVar(&o.maxSessions, "max-sessions", 100, "concurrent sessions of a -listen or Accept=no server (`count`)")
 	fs.IntVar(&o.maxPerAddress, "max-sessions-per-address", 10, "concurrent sessions of a -listen or Accept=no server from one client address, an IPv6 /64 counting as one (`count`); 0: no limit")
 	fs.StringVar(&o.logTarget, "log", logAuto, "log `target`: auto, journal, syslog, stderr or none")
@@ -209,7 +211,9 @@ func run(args []string) int {
 	if st.conn != nil {
 		cfg.ReadBuffer = oneConnReadBuffer
 		log.WithFields(logrus.Fields{"mode": st.mode, "log": logUsed}).Debug("session start")
-		tr.serve(cfg, st.conn, st.peer)
+		if conn, peer, ok := tr.proxy.resolve(st.conn, st.peer, log); ok {
+			tr.serve(cfg, conn, peer)
+		}
 		return exitOK
 	}
 	log.WithFields(logrus.Fields{"mode": st.mode, "version": mppdVersion()}).Info("listening")
@@ -234,6 +238,9 @@ func (o *options) build(log *logrus.Logger) (*Config, *transport, error) {
 	}
 	tr, err := newTransport(o.tlsCert, o.tlsKey, o.requireTLS, log)
 	if err != nil {
+		return nil, nil, err
+	}
+	if tr.proxy, err = newProxyTrust(o.proxyNetworks); err != nil { // proxy.go
 		return nil, nil, err
 	}
 	return cfg, tr, nil
@@ -359,24 +366,43 @@ func acceptLoop(r *reloader, l net.Listener, limits *sessionLimits, wg *sync.Wai
 			continue
 		}
 		backoff = 5 * time.Millisecond
-		source := sourceKey(c)
-		if refusal := limits.take(source); refusal != "" {
-			r.log.WithField("rip", peerAddr(c)).Warn("refused: " + strings.ToLower(refusal))
-			c.SetWriteDeadline(time.Now().Add(time.Second))
-			writeReply(c, codeLocalError, refusal+", try again later")
-			c.Close()
-			continue
-		}
 		// The settings as the file has them now (reread if it changed).
 		cfg, tr := r.get()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer limits.release(source)
-			defer c.Close()
-			tr.serve(cfg, c, peerAddr(c))
-		}()
+		if tr.proxy.trusts(c.RemoteAddr()) {
+			// A balancer's connection: the client, whom the limits count,
+			// is known once its PROXY header is read, in a goroutine of
+			// its own, not here, where a slow one would hold up the others.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if pc := tr.proxy.accept(c, cfg.Log); pc != nil {
+					startSession(cfg, tr, pc, limits, wg)
+				}
+			}()
+			continue
+		}
+		startSession(cfg, tr, c, limits, wg)
 	}
+}
+
+// startSession runs a session on c in a goroutine of its own if the limits
+// allow one more from its client, and otherwise answers 451 and closes it.
+func startSession(cfg *Config, tr *transport, c net.Conn, limits *sessionLimits, wg *sync.WaitGroup) {
+	source := sourceKey(c)
+	if refusal := limits.take(source); refusal != "" {
+		cfg.Log.WithField("rip", peerAddr(c)).Warn("refused: " + strings.ToLower(refusal))
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		writeReply(c, codeLocalError, refusal+", try again later")
+		c.Close()
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer limits.release(source)
+		defer c.Close()
+		tr.serve(cfg, c, peerAddr(c))
+	}()
 }
 
 // sessionLimits bounds the sessions of a server of many: in all

@@ -2,8 +2,27 @@ package main
 
 import (
 	"net"
+	"sync"
 	"testing"
 )
+
+// listenServer serves sessions with transport tr and limits on a loopback
+// listener, as -listen does, until the test ends.
+func listenServer(t *testing.T, cfg *Config, tr *transport, limits *sessionLimits) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	go func() {
+		acceptLoop(&reloader{cfg: cfg, tr: tr, log: cfg.Log}, l, limits, &wg)
+		close(done)
+	}()
+	t.Cleanup(func() { l.Close(); <-done; wg.Wait() })
+	return l.Addr().String()
+}
 
 // TestSourceKey: sessions are counted per IPv4 address and per IPv6 /64
 // (one host usually holds a whole /64); a connection with no IP address is

@@ -181,6 +181,7 @@ const (
 	endSessionTimeout
 	endTooManyErrors
 	endInternalError
+	endRefused // the connection refused what the client sent (proxy.go)
 )
 
 var sessionEndNames = [...]string{
@@ -192,6 +193,7 @@ var sessionEndNames = [...]string{
 	endSessionTimeout:     "session-timeout",
 	endTooManyErrors:      "too-many-errors",
 	endInternalError:      "internal-error",
+	endRefused:            "refused",
 }
 
 func (e sessionEnd) String() string { return sessionEndNames[e] }
@@ -348,6 +350,16 @@ func (s *session) limit() (time.Time, bool) {
 // readFailed ends the session after a failed read: a timeout gets a last
 // reply saying so; a client that went away gets nothing.
 func (s *session) readFailed(err error) {
+	// A connection that refuses what the client sent says which last
+	// reply that is (proxy.go: a PROXY header from a client not trusted to
+	// send one).
+	var refused *replyError
+	if errors.As(err, &refused) {
+		s.ended = endRefused
+		s.log.WithError(refused.err).Warn("input refused")
+		s.reply(refused.code, refused.msg)
+		return
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		end, login := s.limit()
 		switch {

@@ -9,31 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mppd/mppd/internal/testlib"
 	"github.com/sirupsen/logrus/hooks/test"
 )
-
-// tlsServer serves sessions with transport tr on a loopback listener, as
-// -listen does, until the test ends.
-func tlsServer(t *testing.T, cfg *Config, tr *transport) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	done := make(chan struct{})
-	go func() {
-		acceptLoop(&reloader{cfg: cfg, tr: tr, log: cfg.Log}, l, newSessionLimits(10, 0), &wg)
-		close(done)
-	}()
-	t.Cleanup(func() { l.Close(); <-done; wg.Wait() })
-	return l.Addr().String()
-}
 
 // tlsFixture is a server with a certificate from a fresh CA for 127.0.0.1
 // and mpp.test. adjust, if not nil, changes its config before it starts.
@@ -51,7 +32,7 @@ func tlsFixture(t *testing.T, adjust func(*Config)) (cfg *Config, d *fakeDeliver
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg, d, logs, ca, certFile, keyFile, tlsServer(t, cfg, tr)
+	return cfg, d, logs, ca, certFile, keyFile, listenServer(t, cfg, tr, newSessionLimits(10, 0))
 }
 
 // waitLog waits for a log entry containing what, and returns it with its
@@ -200,7 +181,7 @@ func TestRequireTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := tlsServer(t, cfg, tr)
+	addr := listenServer(t, cfg, tr, newSessionLimits(10, 0))
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,9 @@ import (
 // transport is how sessions get onto the wire: plain, or TLS from the first
 // byte (-tls-cert, -tls-key), as SMTP on port 465 is (RFC 8314 §3.3).
 type transport struct {
-	tls        *tlsFiles // nil: plain
-	requireTLS bool      // plain connections may not authenticate (-require-tls)
+	tls        *tlsFiles   // nil: plain
+	requireTLS bool        // plain connections may not authenticate (-require-tls)
+	proxy      *proxyTrust // balancers that send a PROXY header first (proxy.go); nil: none
 }
 
 // A lingering close, as Apache's and nginx's, is bounded so: what a
@@ -42,7 +43,7 @@ func (t *transport) serve(cfg *Config, c Conn, peer string) {
 		if t.requireTLS {
 			cfg = plainRefused(cfg)
 		}
-		if Serve(cfg, c, peer) {
+		if Serve(cfg, refuseProxyHeader(c), peer) {
 			closeGently(c)
 		}
 		return
@@ -51,7 +52,7 @@ func (t *transport) serve(cfg *Config, c Conn, peer string) {
 	if err != nil {
 		return
 	}
-	endedByServer := Serve(cfg, tc, peer)
+	endedByServer := Serve(cfg, refuseProxyHeader(tc), peer)
 	// close_notify, so the client can tell the end of the session from a
 	// cut connection; then, after a session mppd ended, the same lingering
 	// close as a plain connection's, on the TCP connection beneath (the
