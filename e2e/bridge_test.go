@@ -54,12 +54,13 @@ func (r *bridgeRig) mppConf(t *testing.T, mppAddr string, extra ...string) strin
 }
 
 // startSmtpd starts the built mpp smtpd posting to mppAddr, with a
-// certificate from the rig's CA for STARTTLS.
-func (r *bridgeRig) startSmtpd(t *testing.T, mppAddr string) (string, *testlib.Log) {
+// certificate from the rig's CA for STARTTLS; extra lines go at the end
+// of its config.
+func (r *bridgeRig) startSmtpd(t *testing.T, mppAddr string, extra ...string) (string, *testlib.Log) {
 	t.Helper()
 	cert, key := r.ca.Server(t, t.TempDir())
 	addr := testlib.FreePort(t)
-	log := runLauncher(t, testlib.Mpp(t), "smtpd", "-listen", addr, "-C", r.mppConf(t, mppAddr),
+	log := runLauncher(t, testlib.Mpp(t), "smtpd", "-listen", addr, "-C", r.mppConf(t, mppAddr, extra...),
 		"-tls-cert", cert, "-tls-key", key, "-hostname", "bridge.test")
 	testlib.DialRetry(t, addr).Close()
 	return addr, log
@@ -236,6 +237,35 @@ func TestBridgeServerDown(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	if b, _ := os.ReadFile("/var/mail/" + to.Name); len(b) > 0 {
 		t.Errorf("delivered:\n%s", b)
+	}
+}
+
+// TestBridgeFailover: mpp smtpd with three servers in host, as a site
+// with several posting servers lists them: one that nothing listens on,
+// an mppd that cannot make its spool file (451 to DATA), and the rig's
+// mppd. The message is delivered once, through the third; the bridge's
+// log names the server of the login and the one that posted.
+func TestBridgeFailover(t *testing.T) {
+	swaks := testlib.NeedProgram(t, "swaks")
+	r := startBridgeRig(t)
+	to := newRecipient(t)
+	gone := testlib.FreePort(t)
+	cert, key := r.ca.Server(t, t.TempDir())
+	noSpool := start(t, "-listen", "-config", "", "-log", "stderr", "-tls-cert", cert, "-tls-key", key,
+		"-spool-dir", "/nonexistent", "-fail-delay", "0").addr
+	testlib.DialRetry(t, noSpool).Close()
+	addr, log := r.startSmtpd(t, r.mppdAddr, "host "+gone+", "+noSpool+", "+r.mppdAddr)
+	out, code := runClient(t, r.dir, "", swaks, "--server", addr, "--auth", "PLAIN", "--auth-user", r.sender.Name,
+		"--auth-password", r.sender.Password, "--from", r.addr(r.sender), "--to", r.addr(to), "--body", bodyLines)
+	if code != 0 || !strings.Contains(out, "<-  250 2.0.0 OK: queued") {
+		t.Fatalf("swaks: exit %d\n%s", code, out)
+	}
+	r.delivered(t, to, 1, nil)
+	settled(t, 1, to)
+	for _, want := range []string{"authenticated by the MPP server " + noSpool, "posted for 1 recipients at " + r.mppdAddr} {
+		if !log.Contains(want) {
+			t.Errorf("the bridge's log lacks %q:\n%s", want, log)
+		}
 	}
 }
 

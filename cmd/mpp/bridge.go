@@ -54,6 +54,7 @@ type smtpSession struct {
 	mu             sync.Mutex
 	user, password string // the MPP login, once proven
 	mpp            *mpp.Client
+	server         server                     // mpp's
 	live           atomic.Pointer[mpp.Client] // mpp, for a Logout that finds mu held
 	lastUsed       time.Time
 
@@ -116,7 +117,7 @@ func (s *smtpSession) auth(user, password string) error {
 		s.b.logf("%s: AUTH %s: %d %s", s.id, user, err.Code, err.Message)
 		return err
 	}
-	s.b.logf("%s: AUTH %s: authenticated by the MPP server", s.id, user)
+	s.b.logf("%s: AUTH %s: authenticated by the MPP server %s", s.id, user, s.server.label())
 	return nil
 }
 
@@ -231,7 +232,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 	case err != nil:
 		return s.unavailable(smtp.EnhancedCode{4, 4, 2}, "connection to the MPP server lost before its reply to the text (%v); not posted", unwrapOp(err))
 	case reply.Code == mpp.CodeOK:
-		s.b.logf("%s: %s: posted for %d recipients: MPP %s", s.id, s.user, len(s.rcpts), reply)
+		s.b.logf("%s: %s: posted for %d recipients at %s: MPP %s", s.id, s.user, len(s.rcpts), s.server.label(), reply)
 		return nil
 	case reply.Code == mpp.CodeLocalError:
 		// MPP 451 after the text leaves the session able to post again.
@@ -262,97 +263,171 @@ func (s *smtpSession) textError(err error) error {
 
 // startText makes sure there is a logged-in MPP session and sends DATA.
 // A session the server may have ended while it was unused (its idle
-// timeout) is checked with NOOP first, and one whose DATA finds the
-// connection gone is opened anew once: nothing of the text has been sent
-// in it, so nothing can be posted twice.
+// timeout) is checked with NOOP first. One whose DATA gets no reply or 451
+// is given up for a new one, opened through the host setting with DATA as
+// its last step, as mpp goes on to the next server before the text
+// (failover.go); the server that answered 451 is passed over. Nothing of
+// the text has been sent yet, so nothing can be posted twice.
 func (s *smtpSession) startText() error {
 	if s.mpp != nil && time.Since(s.lastUsed) > idleCheck {
 		if r, err := s.mpp.Cmd("NOOP", "", false); err != nil || r.Code != mpp.CodeOK {
 			s.dropMPP()
 		}
 	}
-	for retried := false; ; retried = true {
-		fresh := s.mpp == nil
-		if fresh {
-			if err := s.login(s.user, s.password, false); err != nil {
-				return err
-			}
-		}
-		r, err := s.mpp.Cmd("DATA", "", false)
-		s.lastUsed = time.Now()
-		var pe *mpp.ProtocolError
+	var refused *serverReply
+	if s.mpp != nil {
+		e, next := s.data()
 		switch {
-		case errors.As(err, &pe):
-			return s.unavailable(smtp.EnhancedCode{4, 5, 0}, "the MPP server's reply to DATA is not MPP (%v)", pe)
-		case err != nil && !fresh && !retried:
-			s.dropMPP()
-			continue
-		case err != nil:
-			return s.unavailable(smtp.EnhancedCode{4, 4, 2}, "connection to the MPP server lost at DATA (%v); not posted", unwrapOp(err))
-		case r.Code == mpp.CodeStartMail:
+		case e == nil:
 			return nil
-		case r.Code == mpp.CodeLocalError:
-			return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "MPP server: %s; not posted, try again later", r)
+		case !next:
+			return s.failed(e)
+		case e.Code == 451:
+			refused = &serverReply{s.server.addr, e}
 		}
-		return s.unavailable(smtp.EnhancedCode{4, 5, 0}, "unexpected MPP reply to DATA: %s; not posted", r)
+		s.dropMPP()
 	}
+	if e := s.open(s.user, s.password, false, true, refused); e != nil {
+		return e
+	}
+	return nil
 }
 
-// login opens an MPP session as user: connect (over TLS as configured),
-// greeting, USER, PASS. Each failure becomes the SMTP reply for it:
-// 530 (or 501) is 535, MPP's 451 is temporary (454 in reply to AUTH, 451
-// to MAIL), a server that cannot be reached or does not speak MPP is 421.
+// data sends DATA. It returns the SMTP reply a failure becomes (nil at
+// 354), and whether another server is worth trying: no reply, or 451.
+func (s *smtpSession) data() (*smtp.SMTPError, bool) {
+	r, err := s.mpp.Cmd("DATA", "", false)
+	s.lastUsed = time.Now()
+	var pe *mpp.ProtocolError
+	switch {
+	case errors.As(err, &pe):
+		return smtpErr(421, smtp.EnhancedCode{4, 5, 0}, "the MPP server's reply to DATA is not MPP (%v)", pe), false
+	case err != nil:
+		return smtpErr(421, smtp.EnhancedCode{4, 4, 2}, "connection to the MPP server lost at DATA (%v); not posted", unwrapOp(err)), true
+	case r.Code == mpp.CodeStartMail:
+		return nil, false
+	case r.Code == mpp.CodeLocalError:
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "MPP server: %s; not posted, try again later", r), true
+	}
+	return smtpErr(421, smtp.EnhancedCode{4, 5, 0}, "unexpected MPP reply to DATA: %s; not posted", r), false
+}
+
+// serverReply is what one server answered, for a server passed over.
+type serverReply struct {
+	addr  string
+	reply *smtp.SMTPError
+}
+
+// login opens an MPP session as user (see open).
 func (s *smtpSession) login(user, password string, inAuth bool) *smtp.SMTPError {
+	return s.open(user, password, inAuth, false, nil)
+}
+
+// open opens an MPP session as user with the first server of the host
+// setting that takes it (eachServer, failover.go): connect (over TLS as
+// configured), greeting, USER, PASS, and with data DATA. As mpp before the
+// text, it goes on to the next server past one that cannot be reached, is
+// not ready, breaks the connection or answers 451, and past refused, whose
+// 451 to DATA was just given; a refused login, or a reply that is not
+// MPP, is final. Each failure becomes the SMTP reply for it: 530 (or 501)
+// is 535, MPP's 451 is temporary (454 in reply to AUTH, else 451), a
+// server that cannot be reached or does not speak MPP is 421. When several
+// servers failed, the last one's reply names them all.
+func (s *smtpSession) open(user, password string, inAuth, data bool, refused *serverReply) *smtp.SMTPError {
 	var trace func(string)
 	if s.b.trace != nil {
 		trace = func(line string) { s.b.trace(s.id, line) }
 	}
-	c, err := dial(s.b.cfg, trace)
-	if err != nil {
-		return s.unavailable(smtp.EnhancedCode{4, 4, 1}, "%v", err)
+	failed, err := eachServer(s.b.cfg, trace, func(srv server) (bool, error) {
+		if refused != nil && srv.addr == refused.addr {
+			return true, openError{refused.reply}
+		}
+		c, err := dial(s.b.cfg, srv, trace)
+		if err != nil {
+			return worthAnother(err), err
+		}
+		s.mpp, s.server = c, srv
+		s.live.Store(c)
+		e, next := mppLogin(c, user, password, inAuth)
+		if e == nil && data {
+			e, next = s.data()
+		}
+		if e != nil {
+			s.dropMPP()
+			return next, openError{e}
+		}
+		return false, nil
+	})
+	if err == nil {
+		s.user, s.password, s.lastUsed = user, password, time.Now()
+		return nil
 	}
-	s.mpp = c
-	s.live.Store(c)
-	r, err := c.ReadReply()
-	if e := s.loginReply("greeting", mpp.CodeReady, r, err, inAuth); e != nil {
-		return e
+	// Not a openError: a server that could not be reached (dial's error,
+	// or the resolver's).
+	reply := smtpErr(421, smtp.EnhancedCode{4, 4, 1}, "%v", err)
+	var le openError
+	if errors.As(err, &le) {
+		reply = le.reply
 	}
-	r, err = c.Cmd("USER", user, false)
-	if e := s.loginReply("USER", mpp.CodeOK, r, err, inAuth); e != nil {
-		return e
+	if len(failed) > 1 {
+		reply = smtpErr(reply.Code, reply.EnhancedCode, "no MPP server took the session (%d tried): %s", len(failed), strings.Join(failed, "; "))
 	}
-	r, err = c.Cmd("PASS", password, true)
-	if e := s.loginReply("PASS", mpp.CodeOK, r, err, inAuth); e != nil {
-		return e
-	}
-	s.user, s.password, s.lastUsed = user, password, time.Now()
-	return nil
+	return s.failed(reply)
 }
 
-func (s *smtpSession) loginReply(step string, want int, r mpp.Reply, err error, inAuth bool) *smtp.SMTPError {
+// failed gives the reply e, and after a 421 ends the SMTP connection.
+func (s *smtpSession) failed(e *smtp.SMTPError) *smtp.SMTPError {
+	if e.Code == 421 {
+		return s.unavailable(e.EnhancedCode, "%s", e.Message)
+	}
+	return e
+}
+
+// openError is a session that one server did not open: the SMTP reply it
+// becomes; as an error only its text, for eachServer's list of what each
+// said.
+type openError struct{ reply *smtp.SMTPError }
+
+func (e openError) Error() string { return e.reply.Message }
+
+// mppLogin reads the greeting and logs in. It returns the SMTP reply a
+// failure becomes, and whether another server is worth trying.
+func mppLogin(c *mpp.Client, user, password string, inAuth bool) (*smtp.SMTPError, bool) {
+	r, err := c.ReadReply()
+	if e, next := loginReply("greeting", mpp.CodeReady, r, err, inAuth); e != nil {
+		return e, next
+	}
+	r, err = c.Cmd("USER", user, false)
+	if e, next := loginReply("USER", mpp.CodeOK, r, err, inAuth); e != nil {
+		return e, next
+	}
+	r, err = c.Cmd("PASS", password, true)
+	return loginReply("PASS", mpp.CodeOK, r, err, inAuth)
+}
+
+// loginReply is the SMTP reply to a login step that did not get want (nil
+// when it did), and whether another server is worth trying after it.
+func loginReply(step string, want int, r mpp.Reply, err error, inAuth bool) (*smtp.SMTPError, bool) {
 	var pe *mpp.ProtocolError
 	switch {
 	case errors.As(err, &pe):
-		return s.unavailable(smtp.EnhancedCode{4, 5, 0}, "MPP server, %s: %v", step, pe)
+		return smtpErr(421, smtp.EnhancedCode{4, 5, 0}, "MPP server, %s: %v", step, pe), false
 	case err != nil:
-		return s.unavailable(smtp.EnhancedCode{4, 4, 2}, "connection to the MPP server lost at %s (%v)", step, unwrapOp(err))
+		return smtpErr(421, smtp.EnhancedCode{4, 4, 2}, "connection to the MPP server lost at %s (%v)", step, unwrapOp(err)), true
 	case r.Code == want:
-		return nil
-	}
-	s.dropMPP()
-	switch {
+		return nil, false
 	case step == "greeting":
-		return s.unavailable(smtp.EnhancedCode{4, 3, 0}, "MPP server not ready: %s", r)
+		return smtpErr(421, smtp.EnhancedCode{4, 3, 0}, "MPP server not ready: %s", r), true
 	case r.Code == mpp.CodeAuthFailed, r.Code == mpp.CodeSyntax:
 		// RFC 4954 §6: 535 5.7.8, the credentials are invalid.
-		return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "MPP server refused the login: %s", r)
+		return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "MPP server refused the login: %s", r), false
 	case r.Code == mpp.CodeLocalError && inAuth:
 		// RFC 4954 §6: 454 4.7.0, a temporary authentication failure.
-		return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "MPP server: %s; try again later", r)
+		return smtpErr(454, smtp.EnhancedCode{4, 7, 0}, "MPP server: %s; try again later", r), true
 	case r.Code == mpp.CodeLocalError:
-		return smtpErr(451, smtp.EnhancedCode{4, 7, 0}, "MPP server: %s; try again later", r)
+		return smtpErr(451, smtp.EnhancedCode{4, 7, 0}, "MPP server: %s; try again later", r), true
 	}
-	return s.unavailable(smtp.EnhancedCode{4, 5, 0}, "unexpected MPP reply to %s: %s", step, r)
+	return smtpErr(421, smtp.EnhancedCode{4, 5, 0}, "unexpected MPP reply to %s: %s", step, r), false
 }
 
 // loginServer is SASL LOGIN (draft-murchison-sasl-login), which go-sasl

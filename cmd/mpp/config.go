@@ -22,7 +22,8 @@ func configErrorf(format string, a ...any) error { return fail(exConfig, format,
 // config is everything needed to reach the server and log in.
 type config struct {
 	host         string
-	port         int // 0: mpp.DefaultPort, or mpp.DefaultTLSPort with TLS
+	port         int         // 0: mpp.DefaultPort, or mpp.DefaultTLSPort with TLS
+	servers      []hostEntry // host, parsed; the servers to try (failover.go)
 	tls          bool
 	trustFile    string        // CA certificates (PEM); "": the system's
 	hostOverride string        // name the certificate must carry; "": host
@@ -92,6 +93,10 @@ func loadConfig(o *options, files []string) (*config, error) {
 		if c.tls {
 			c.port = mpp.DefaultTLSPort
 		}
+	}
+	var err error
+	if c.servers, err = parseHosts(c.host, c.port); err != nil {
+		return nil, err
 	}
 	if c.user == "" {
 		c.user = loginName()

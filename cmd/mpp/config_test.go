@@ -50,7 +50,7 @@ passwordeval "pass show \"mail\" | head -1"
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{host: "mpp.example.org", port: 2218, tls: true, trustFile: "/etc/ssl/site-ca.pem",
+	want := config{host: "mpp.example.org", port: 2218, servers: []hostEntry{{"mpp.example.org", 2218}}, tls: true, trustFile: "/etc/ssl/site-ca.pem",
 		hostOverride: "mpp-internal.example.org", user: "alice", passwordeval: `pass show "mail" | head -1`,
 		timeout: 30 * time.Second}
 	c.sources = nil
@@ -97,6 +97,7 @@ func TestConfigErrors(t *testing.T) {
 		{"host h\ntimeout -5s\n", nil, "must be positive"},
 		{"host h\npasswordeval \"unclosed\n", nil, "no closing quote"},
 		{"port 218\n", nil, "no server"},
+		{"host a.example.org, b.example.org:x\n", nil, "host \"b.example.org:x\": not a name or address with a port number"},
 		{"host h\n", []string{"--port=x"}, "--port: port \"x\""},
 		{"host h\n", []string{"-C", "/nonexistent/mpp.conf"}, "/nonexistent/mpp.conf"},
 	} {

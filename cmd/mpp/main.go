@@ -16,7 +16,6 @@ import (
 	"net/mail"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"unicode"
 
@@ -169,12 +168,7 @@ func post(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := dial(cfg, trace)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return session(c, cfg, pw, text)
+	return postAny(cfg, pw, text, trace) // failover.go
 }
 
 // prepare checks the recipients against the command line and returns the
@@ -252,16 +246,16 @@ func headerForm(addr string) string {
 	return addr
 }
 
-// dial connects to the server, over TLS if configured. Not reaching it at
+// dial connects to server s, over TLS if configured. Not reaching it at
 // all, or a failed TLS handshake (a certificate that does not verify) is
 // EX_UNAVAILABLE.
-func dial(cfg *config, trace func(string)) (*mpp.Client, error) {
-	addr := net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port))
+func dial(cfg *config, s server, trace func(string)) (*mpp.Client, error) {
+	addr := s.label()
 	if trace != nil {
 		trace("=== Trying " + addr + "...")
 	}
 	d := net.Dialer{Timeout: cfg.timeout}
-	conn, err := d.Dial("tcp", addr)
+	conn, err := d.Dial("tcp", s.addr)
 	if err != nil {
 		return nil, fail(exUnavailable, "cannot reach %s: %v", addr, unwrapOp(err))
 	}
@@ -269,7 +263,7 @@ func dial(cfg *config, trace func(string)) (*mpp.Client, error) {
 		trace(fmt.Sprintf("=== Connected to %s.", conn.RemoteAddr()))
 	}
 	if cfg.tls {
-		tc, err := startTLS(conn, cfg)
+		tc, err := startTLS(conn, cfg, s.name)
 		if err != nil {
 			conn.Close()
 			return nil, tlsFailed(addr, err)
@@ -317,10 +311,10 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-func startTLS(conn net.Conn, cfg *config) (*tls.Conn, error) {
+func startTLS(conn net.Conn, cfg *config, host string) (*tls.Conn, error) {
 	tc := &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		ServerName: cfg.host,
+		ServerName: host,
 	}
 	if cfg.hostOverride != "" {
 		tc.ServerName = cfg.hostOverride

@@ -176,7 +176,7 @@ func smtpd(args []string, stdout, stderr io.Writer) error {
 		return fail(exUnavailable, "smtpd: %v", unwrapOp(err))
 	}
 	if loopback {
-		logger.Printf("listening on %s (loopback only), posting through %s:%d", l.Addr(), cfg.host, cfg.port)
+		logger.Printf("listening on %s (loopback only), posting through %s", l.Addr(), serverList(cfg.servers))
 	} else {
 		logger.Printf("warning: listening on %s, which is not loopback: other machines can connect; AUTH only after STARTTLS", l.Addr())
 	}

@@ -46,8 +46,13 @@ type fakeMPP struct {
 	conns    int
 }
 
-func newFakeMPP(t *testing.T) *fakeMPP {
+// newFakeMPP starts a fakeMPP; adjust, if given, sets its replies before
+// it takes a connection.
+func newFakeMPP(t *testing.T, adjust ...func(*fakeMPP)) *fakeMPP {
 	f := &fakeMPP{t: t, release: make(chan struct{})}
+	for _, a := range adjust {
+		a(f)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +163,13 @@ func (f *fakeMPP) serve(c net.Conn) {
 	}
 }
 
+// connections counts the connections the fake has had.
+func (f *fakeMPP) connections() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns
+}
+
 // posted is what the fake took, each text with its MPP reply attached.
 func (f *fakeMPP) posted() []string {
 	f.mu.Lock()
@@ -165,16 +177,16 @@ func (f *fakeMPP) posted() []string {
 	return append([]string(nil), f.texts...)
 }
 
-// startBridge runs the bridge in this process against mppAddr; it returns
+// startBridge runs the bridge in this process against mppAddr (the host
+// setting: one address, or several for the failover); it returns
 // the SMTP address and the bridge's log.
 func startBridge(t *testing.T, mppAddr string, adjust func(*smtpdOptions)) (string, *testlib.Log) {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(mppAddr)
 	so := &smtpdOptions{maxSize: defaultMaxSize, maxLine: defaultMaxLine, idle: 5 * time.Second, maxSessions: 10, hostname: "bridge.test"}
 	if adjust != nil {
 		adjust(so)
 	}
-	cfg, err := loadConfig(&options{settings: map[string]string{"host": host, "port": port, "timeout": "5s"}}, nil)
+	cfg, err := loadConfig(&options{settings: map[string]string{"host": mppAddr, "timeout": "5s"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -609,6 +621,91 @@ func TestBridgeIdleSession(t *testing.T) {
 				t.Errorf("%d logins: the text was sent again", f.logins)
 			}
 		})
+	}
+}
+
+// TestBridgeFailover: AUTH logs in at the first server of the host
+// setting that takes the login, past one that cannot be reached and one
+// that answers 451, as mpp does (failover.go); a session lost before DATA
+// is opened anew through the same list, and finds the next server when
+// its own has gone; one whose DATA gets 451 is given up for the next
+// server that takes a session. A refused login is final.
+func TestBridgeFailover(t *testing.T) {
+	busy := newFakeMPP(t, func(f *fakeMPP) { f.pass = "451 cannot check passwords now" })
+	a := newFakeMPP(t, func(f *fakeMPP) { f.dropOne = true }) // its session is lost after AUTH
+	b := newFakeMPP(t)
+	addr, logs := startBridge(t, closedAddr(t)+", "+busy.addr+" "+a.addr+","+b.addr, nil)
+	c := dialSMTP(t, addr)
+	c.login()
+	if a.logins != 1 || busy.logins != 0 || b.connections() != 0 {
+		t.Errorf("logins: %d at the server that took AUTH, %d at the busy one; %d connections past it", a.logins, busy.logins, b.connections())
+	}
+	for _, want := range []string{"=== cannot reach", busy.addr + ": MPP server: 451 cannot check passwords now; try again later; trying the next server"} {
+		if !logs.Contains(want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	a.mu.Lock()
+	a.greeting = "451 Too many sessions" // gone, as a host that was killed
+	a.mu.Unlock()
+	c.envelope("bob@example.org")
+	c.cmd("DATA", "354")
+	c.send("To: bob@example.org\r\n\r\nx\r\n.\r\n")
+	c.expect("250")
+	if len(a.posted()) != 0 || len(b.posted()) != 1 {
+		t.Errorf("posted %q at the first server, %q at the next", a.posted(), b.posted())
+	}
+
+	if !logs.Contains("AUTH alice: authenticated by the MPP server "+a.addr) || !logs.Contains("posted for 1 recipients at "+b.addr) {
+		t.Errorf("the log does not name the servers:\n%s", logs)
+	}
+	// 451 to DATA (mppd cannot make its spool file): the text goes to
+	// the next server, and the one that refused is not asked again.
+	noSpool := newFakeMPP(t, func(f *fakeMPP) { f.data = "451 Local error encountered: cannot store the message" })
+	other := newFakeMPP(t)
+	addr, _ = startBridge(t, noSpool.addr+" "+other.addr, nil)
+	c = dialSMTP(t, addr)
+	c.login()
+	c.envelope("bob@example.org")
+	c.cmd("DATA", "354")
+	c.send("To: bob@example.org\r\n\r\ny\r\n.\r\n")
+	c.expect("250")
+	if len(other.posted()) != 1 || noSpool.connections() != 1 {
+		t.Errorf("posted %q at the next server; %d connections to the one that refused DATA", other.posted(), noSpool.connections())
+	}
+
+	refusing := newFakeMPP(t, func(f *fakeMPP) { f.pass = "530 Authentication Failure" })
+	after := newFakeMPP(t)
+	addr, _ = startBridge(t, closedAddr(t)+" "+refusing.addr+" "+after.addr, nil)
+	c = dialSMTP(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("AUTH PLAIN "+plain("alice", fakePassword), "535 5.7.8 MPP server refused the login: 530")
+	if after.connections() != 0 {
+		t.Error("a server was tried after a refused login")
+	}
+}
+
+// TestBridgeFailoverAllFail: when no server takes the login, the reply is
+// the last one's, and names each server and what it said.
+func TestBridgeFailoverAllFail(t *testing.T) {
+	gone := closedAddr(t)
+	busy := newFakeMPP(t, func(f *fakeMPP) { f.pass = "451 cannot check passwords now" })
+	addr, logs := startBridge(t, gone+" "+busy.addr, nil)
+	c := dialSMTP(t, addr)
+	c.cmd("EHLO client.test", "250")
+	c.cmd("AUTH PLAIN "+plain("alice", fakePassword), "454 4.7.0 no MPP server took the session (2 tried): cannot reach "+gone+": ")
+	addr, _ = startBridge(t, busy.addr+" "+gone, nil)
+	c = dialSMTP(t, addr)
+	c.cmd("EHLO client.test", "250")
+	r := c.cmd("AUTH PLAIN "+plain("alice", fakePassword), "421 4.4.1 no MPP server took the session (2 tried): "+busy.addr+": MPP server: 451")
+	if !strings.Contains(r, "; cannot reach "+gone) {
+		t.Errorf("got %q", r)
+	}
+	if !c.closed() {
+		t.Error("the SMTP connection is still open after 421")
+	}
+	if strings.Contains(logs.String(), fakePassword) {
+		t.Errorf("log:\n%s", logs)
 	}
 }
 
