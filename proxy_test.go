@@ -358,9 +358,9 @@ func (a *recordingAuth) Authenticate(ctx context.Context, user, pw string) error
 // proxyServer serves sessions on a loopback listener as -listen does,
 // trusting trusted to send PROXY headers, with at most perAddress sessions
 // from one client.
-func proxyServer(t *testing.T, trusted string, perAddress int) (addr string, cfg *Config, d *fakeDeliver, auth *recordingAuth, logs *test.Hook) {
+func proxyServer(t *testing.T, trusted string, perAddress int) (addr string, limits *sessionLimits, d *fakeDeliver, auth *recordingAuth, logs *test.Hook) {
 	t.Helper()
-	cfg, d, logs = testConfig(t)
+	cfg, d, logs := testConfig(t)
 	auth = &recordingAuth{fakeAuth: fakeAuth{"alice": "secret"}}
 	cfg.Auth = auth
 	cfg.Identity = testIdentity(t, PolicySender, "")
@@ -368,8 +368,9 @@ func proxyServer(t *testing.T, trusted string, perAddress int) (addr string, cfg
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr = listenServer(t, cfg, &transport{proxy: trust}, newSessionLimits(100, perAddress))
-	return addr, cfg, d, auth, logs
+	limits = newSessionLimits(100, perAddress)
+	addr = listenServer(t, cfg, &transport{proxy: trust}, limits)
+	return addr, limits, d, auth, logs
 }
 
 // dialFrom connects to addr from the loopback address local.
@@ -389,7 +390,7 @@ func dialFrom(t *testing.T, local, addr string) *testlib.Client {
 // address: the log (rip=), the Received: field, the envelope handed to the
 // delivery, the authentication (PAM_RHOST) and -max-sessions-per-address.
 func TestProxyBehindBalancer(t *testing.T) {
-	addr, _, d, auth, logs := proxyServer(t, "127.0.0.1", 1)
+	addr, limits, d, auth, logs := proxyServer(t, "127.0.0.1", 1)
 	headers := map[string]string{
 		"v1": "PROXY TCP4 192.0.2.7 127.0.0.1 4242 218\r\n",
 		"v2": string(v2Header(0x21, 0x11, v2Addrs4)),
@@ -417,6 +418,15 @@ func TestProxyBehindBalancer(t *testing.T) {
 		other.Expect("220")
 		other.Cmd("QUIT", "221")
 		c.Cmd("QUIT", "221")
+		// The session's slot is given back after its 221, as it ends:
+		// the next round's first session must not find it still taken.
+		if !testlib.WaitFor(5*time.Second, func() bool {
+			limits.mu.Lock()
+			defer limits.mu.Unlock()
+			return limits.total == 0
+		}) {
+			t.Fatalf("%s: sessions still counted after QUIT", v)
+		}
 	}
 	msgs := d.messages()
 	if len(msgs) != 2 {
