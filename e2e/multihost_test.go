@@ -10,9 +10,9 @@ package e2e
 //	                                   198.18.0.10, -auth pop3s://central;
 //	                                   each with its own Postfix, a null
 //	                                   client relaying to central
-//	central (198.18.0.20)              Postfix (the site's MTA, a Maildir
-//	                                   for the test's domain) and Dovecot
-//	                                   (pop3s, the passwords)
+//	central (198.18.0.20)              Postfix (the site's MTA) and Dovecot
+//	                                   (pop3s, the passwords; LMTP and
+//	                                   Sieve, the test's mailbox)
 //
 // Each host runs two mppd, plain on 218 and TLS on 1218; the balancer's
 // configuration is the one docs/deployment.md shows. c1 and c2 name the
@@ -24,14 +24,16 @@ package e2e
 // run, then its link down) and brings it back; around the third kill
 // central's Postfix is stopped, so that the hosts hold mail and the one
 // killed must hand on its queue. mpp exiting 75 is retried, as a caller
-// of sendmail would, with the same Message-ID. At the end, at the
-// central Postfix: every message that got 250 arrived exactly once, none
-// was lost, and a message that got 75 arrived once when retried, but for
-// the duplicates no hand-off can rule out, which the test tells apart and
-// reports (mhDuplicate). Every Received: field of mppd's and every login
-// in mppd's logs names the client's own address, never the balancer's; a
-// forged PROXY header from a client is refused, directly and through the
-// balancer.
+// of sendmail would, with the same Message-ID. At the end, in the
+// mailbox central's Dovecot delivers to: every message that got 250 is
+// there exactly once, none lost, and a message that got 75 once when
+// retried. Central's Postfix itself may have taken a second copy, in the
+// two windows no hand-off can close (mhDuplicate tells them apart from a
+// bug, and the test reports them); Sieve's duplicate test at the delivery
+// discards it (docs/deployment.md). Every Received: field of mppd's and
+// every login in mppd's logs names the client's own address, never the
+// balancer's; a forged PROXY header from a client is refused, directly and
+// through the balancer.
 
 import (
 	"bufio"
@@ -408,12 +410,27 @@ func TestMultihost(t *testing.T) {
 		fmt.Fprintf(&users, "user%d:%s:65534:65534::%s\n", k+1, h, filepath.Join(dvDir, "home"))
 	}
 	os.WriteFile(filepath.Join(dvDir, "users"), []byte(users.String()), 0o644)
+	// The mailbox the test's mail goes to, delivered by Dovecot over LMTP:
+	// a user of the userdb only, with no password to log in with.
+	mailbox := filepath.Join(dvDir, "mail", "sink")
+	sinkHome := filepath.Join(dvDir, "sink")
+	os.MkdirAll(sinkHome, 0o755)
+	os.Chown(sinkHome, 65534, 65534)
+	fmt.Fprintf(&users, "sink@example.test::65534:65534::%s::userdb_mail=maildir:%s\n", sinkHome, mailbox)
+	os.WriteFile(filepath.Join(dvDir, "userdb"), []byte(users.String()), 0o644)
+	// The central delivery's duplicate test (docs/deployment.md): a copy
+	// whose Message-ID the mailbox already had is discarded.
+	dedup := filepath.Join(dvDir, "dedup.sieve")
+	os.WriteFile(dedup, []byte(mhDedupSieve), 0o644)
+	if out, err := exec.Command("sievec", dedup).CombinedOutput(); err != nil {
+		t.Fatalf("sievec: %v\n%s", err, out)
+	}
 	dvConf := filepath.Join(dvDir, "dovecot.conf")
 	os.WriteFile(dvConf, []byte(fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state
 log_path = %[1]s/log
 instance_name = mppd-mh-%[2]s
-protocols = pop3
+protocols = pop3 lmtp
 listen = %[3]s
 ssl = required
 ssl_cert = <%[1]s/cert.pem
@@ -438,16 +455,35 @@ passdb {
 }
 userdb {
   driver = passwd-file
-  args = username_format=%%u %[1]s/users
+  args = username_format=%%u %[1]s/userdb
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0666
+  }
+}
+protocol lmtp {
+  mail_plugins = $mail_plugins sieve
+}
+plugin {
+  sieve_before = %[1]s/dedup.sieve
 }
 `, dvDir, l.prefix, mhCentral, mhNet)), 0o644)
 	dovecotExited := l.daemon(central, filepath.Join(dvDir, "out"), "dovecot", "-F", "-c", dvConf)
+	// Central's Postfix hands example.test to Dovecot over LMTP, and keeps
+	// a copy of each message it takes (always_bcc, delivered by its own
+	// virtual(8)) in vmail/archive: what reached central, counted apart
+	// from what the mailbox holds.
 	vmail := filepath.Join(l.dir, "central", "vmail")
+	archive := filepath.Join(vmail, "archive")
 	centralEtc := postfixInstance(t, filepath.Join(l.dir, "central"),
 		"myhostname = central.test", "inet_interfaces = all", "mydestination =",
 		"virtual_mailbox_domains = example.test", "virtual_mailbox_base = "+vmail,
-		"virtual_mailbox_maps = static:sink/", "virtual_uid_maps = static:65534",
-		"virtual_gid_maps = static:65534", "mynetworks = 127.0.0.0/8")
+		"virtual_mailbox_maps = inline:{ sink@example.test=sink/, archive@example.test=archive/ }",
+		"virtual_transport = lmtp:unix:"+filepath.Join(dvDir, "run", "lmtp"),
+		"transport_maps = inline:{ archive@example.test=virtual: }",
+		"always_bcc = archive@example.test",
+		"virtual_uid_maps = static:65534", "virtual_gid_maps = static:65534", "mynetworks = 127.0.0.0/8")
 	os.MkdirAll(vmail, 0o755)
 	os.Chown(vmail, 65534, 65534)
 	l.must(central, "postfix", "-c", centralEtc, "start")
@@ -596,10 +632,10 @@ userdb {
 			posted++
 		}
 	}
-	var arrived map[string][]mhArrival
+	var arrived, inMailbox map[string][]mhArrival
 	drained := testlib.WaitFor(60*time.Second, func() bool {
-		arrived = mhArrivals(t, vmail)
-		if len(arrived) < posted {
+		arrived, inMailbox = mhArrivals(t, archive), mhArrivals(t, mailbox)
+		if len(arrived) < posted || len(inMailbox) < len(arrived) {
 			return false
 		}
 		for _, h := range hosts {
@@ -610,14 +646,18 @@ userdb {
 		return true
 	})
 	time.Sleep(time.Second) // anything more than once arrives now too
-	arrived = mhArrivals(t, vmail)
+	arrived, inMailbox = mhArrivals(t, archive), mhArrivals(t, mailbox)
 
 	// The counts.
 	attempts, retried, tempfails, afterText, other, viaLB, failovers := 0, 0, 0, 0, 0, 0, 0
 	duplicates, mppWindow, smtpWindow, lost, files, heldAcross := 0, 0, 0, 0, 0, 0
+	mailboxFiles, mailboxLost, mailboxDuplicates := 0, 0, 0
 	clientViaLB := make([]int, mhClients)
 	for _, a := range arrived {
 		files += len(a)
+	}
+	for _, a := range inMailbox {
+		mailboxFiles += len(a)
 	}
 	for _, m := range msgs {
 		attempts += len(m.attempts)
@@ -678,11 +718,31 @@ userdb {
 		case got[0].attempt != m.posted:
 			t.Errorf("message %d: attempt %d arrived, attempt %d got 250", m.n, got[0].attempt, m.posted)
 		}
-		for _, a := range got {
+		// In the mailbox, after the duplicate test: exactly once, what
+		// central's Postfix took however many times.
+		box := inMailbox[m.id()]
+		switch {
+		case len(box) == 0 && len(got) > 0:
+			mailboxLost++
+			t.Errorf("message %d reached central %d times and is not in the mailbox", m.n, len(got))
+		case len(box) > 1:
+			mailboxDuplicates += len(box) - 1
+			t.Errorf("message %d is in the mailbox %d times: %+v", m.n, len(box), box)
+		}
+		for _, a := range append(got, box...) {
 			if a.from != clientAddr[m.client] {
 				t.Errorf("message %d from %s (%s) arrived with Received: from %q by %s", m.n, clients[m.client], clientAddr[m.client], a.from, a.by)
 			}
 		}
+	}
+	if len(inMailbox) != len(arrived) {
+		t.Errorf("%d Message-IDs in the mailbox, %d reached central", len(inMailbox), len(arrived))
+	}
+	// Each copy central took and the mailbox has not was discarded by the
+	// duplicate test, none lost on the way.
+	dvLog, _ := os.ReadFile(filepath.Join(dvDir, "log"))
+	if discarded := bytes.Count(dvLog, []byte("discard action")); discarded != files-mailboxFiles {
+		t.Errorf("central took %d copies, the mailbox has %d, Dovecot discarded %d", files, mailboxFiles, discarded)
 	}
 	// c3 and c4 go through the balancer first; they post elsewhere only
 	// when a session through it was cut before the text (a few per kill).
@@ -711,6 +771,8 @@ userdb {
 		mhMessages, attempts, loadTook.Round(time.Millisecond), mhClients, posted, viaLB, tempfails, afterText, retried, failovers, other)
 	t.Logf("arrived at central: %d messages in %d files; duplicates: %d (%d a host killed after queueing and before its 250, %d a host's Postfix killed after central's 250 and before it noted it); lost: %d; held in a killed host's queue and delivered after it came back: %d",
 		len(arrived), files, duplicates, mppWindow, smtpWindow, lost, heldAcross)
+	t.Logf("in the mailbox, after Dovecot's duplicate test: %d messages in %d files; discarded as duplicates: %d; duplicates: %d; lost: %d",
+		len(inMailbox), mailboxFiles, files-mailboxFiles, mailboxDuplicates, mailboxLost)
 	t.Logf("kills: %s", strings.Join(schedule, "; "))
 	if !centralDown.IsZero() {
 		t.Logf("central's Postfix stopped from %.1fs to %.1fs", centralDown.Sub(loadStart).Seconds(), centralUp.Sub(loadStart).Seconds())
@@ -909,12 +971,23 @@ var (
 	mhID       = regexp.MustCompile(`(?m)^Message-ID: (<mh-[0-9]+@clients\.test>)$`)
 )
 
-// mhArrivals reads central's Maildir: by Message-ID, each copy that
-// arrived.
-func mhArrivals(t *testing.T, vmail string) map[string][]mhArrival {
+// mhDedupSieve is the duplicate test of docs/deployment.md: Sieve's
+// duplicate extension (RFC 7352) remembers each Message-ID delivered to
+// the mailbox, for sieve_duplicate_default_period (12h), and a copy of one
+// it has seen is discarded.
+const mhDedupSieve = `require "duplicate";
+if duplicate {
+  discard;
+  stop;
+}
+`
+
+// mhArrivals reads a Maildir at central (the archive of what its Postfix
+// took, or the mailbox): by Message-ID, each copy that arrived.
+func mhArrivals(t *testing.T, maildir string) map[string][]mhArrival {
 	out := map[string][]mhArrival{}
 	for _, sub := range []string{"new", "cur"} {
-		files, _ := filepath.Glob(filepath.Join(vmail, "sink", sub, "*"))
+		files, _ := filepath.Glob(filepath.Join(maildir, sub, "*"))
 		sort.Strings(files)
 		for _, f := range files {
 			b, err := os.ReadFile(f)

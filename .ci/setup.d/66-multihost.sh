@@ -2,13 +2,15 @@
 # TestMultihost (e2e/multihost_test.go): HAProxy in front of three mppd hosts,
 # each with its own Postfix, in network namespaces (iproute2's ip netns and
 # veth pairs on a bridge); Postfix and Dovecot come from 30-postfix.sh and
-# 50-auth.sh. The test starts every daemon itself, in its namespaces, with
-# configurations of its own: nothing is started or configured here.
+# 50-auth.sh; Dovecot's LMTP server and Sieve (Pigeonhole), for the central
+# delivery's duplicate test, come from here. The test starts every daemon
+# itself, in its namespaces, with configurations of its own: nothing is
+# started or configured here.
 # Idempotent: installed packages are left as they are.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for p in haproxy iproute2; do
+for p in haproxy iproute2 dovecot-lmtpd dovecot-sieve; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
