@@ -612,6 +612,7 @@ plugin {
 		k := mhKill{host: h.name, when: time.Now()}
 		k.processes = h.kill(l)
 		time.Sleep(mhDownFor)
+		k.restart = time.Now()
 		h.up(l)
 		k.back = time.Now()
 		kills = append(kills, k)
@@ -707,7 +708,7 @@ plugin {
 			// had handed the message on: it came out of that host's queue
 			// after the host came back.
 			for _, k := range kills {
-				if k.host+".test" == got[0].by && k.when.After(m.attempts[m.posted-1].end) && got[0].at.After(k.back) {
+				if k.host+".test" == got[0].by && k.when.After(m.attempts[m.posted-1].end) && got[0].at.After(k.restart) {
 					heldAcross++
 					break
 				}
@@ -899,11 +900,13 @@ func mhKillDuring(a mhAttempt, kills []mhKill) string {
 	return "no kill meanwhile"
 }
 
-// mhKill is one host's crash.
+// mhKill is one host's crash: killed at when; at restart its link goes
+// up and its Postfix starts, which sends its queue at once; back once its
+// mppds listen again.
 type mhKill struct {
-	host       string
-	when, back time.Time
-	processes  int
+	host                string
+	when, restart, back time.Time
+	processes           int
 }
 
 // mhDuplicate says why message m arrived more than once, if the reason is
@@ -928,7 +931,7 @@ func mhDuplicate(m *mhMessage, got []mhArrival, kills []mhKill) (mppWindow, smtp
 		if f, seen := first[a.session]; seen {
 			explained := false
 			for _, k := range kills {
-				if k.host+".test" == a.by && k.when.After(f.at.Add(-time.Second)) && a.at.After(k.back) {
+				if k.host+".test" == a.by && k.when.After(f.at.Add(-time.Second)) && a.at.After(k.restart) {
 					explained = true
 					break
 				}
