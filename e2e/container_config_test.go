@@ -13,7 +13,8 @@ import (
 // TestContainerConfigFile: /etc/mppd/mppd.conf is the one place to edit.
 // Every launcher, as the package ships it (mppd.socket, the inetd line,
 // the xinetd file) and mppd -listen, picks up an edit at its next
-// connection, with no unit, inetd or xinetd file touched; a file mppd
+// connection, with no unit, inetd or xinetd file touched (the PROXY
+// protocol's trusted balancers among the settings); a file mppd
 // cannot use stops a session before its greeting (exit 78, the line in the
 // journal) and a -listen server keeps what it had.
 func TestContainerConfigFile(t *testing.T) {
@@ -58,6 +59,33 @@ func TestContainerConfigFile(t *testing.T) {
 	}
 	if m := ctFind(c, "/var/mail/alice", marker); !strings.Contains(m, "Return-Path: <alice@second.example>") {
 		t.Errorf("envelope sender not the file's domain:\n%s", m)
+	}
+
+	// Behind a balancer: proxy-trusted-networks in the file, and every
+	// launcher takes the client's address from a PROXY header into the
+	// Received: field; one from an address not in it is refused.
+	edit("hostname = second.example\ndomain = second.example\nproxy-trusted-networks = 127.0.0.1\n")
+	for _, port := range ports {
+		marker := "proxy-" + port + "-" + testlib.RandomHex(4)
+		cl := ctClient(t, c, "127.0.0.1", "127.0.0.1:"+port)
+		cl.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+		cl.Send("PROXY TCP4 192.0.2.7 127.0.0.1 40001 " + port + "\r\n")
+		cl.Expect("220")
+		cl.Cmd("USER alice", "250")
+		cl.Cmd("PASS "+ctPassword, "250")
+		cl.Cmd("DATA", "354")
+		cl.Send("To: alice@localhost\r\nSubject: " + marker + "\r\n\r\nbehind a balancer\r\n.\r\n")
+		cl.Expect("250")
+		cl.Cmd("QUIT", "221")
+		if m := ctFind(c, "/var/mail/alice", marker); !strings.Contains(m, "Received: from [192.0.2.7]") {
+			t.Errorf("port %s behind a balancer, the message:\n%s", port, m)
+		}
+		forged := ctClient(t, c, "127.0.0.2", "127.0.0.1:"+port)
+		forged.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+		forged.Send("PROXY TCP4 192.0.2.8 127.0.0.1 40001 " + port + "\r\n")
+		if got := forged.Rest(); !strings.Contains(got, "451 Local error encountered: PROXY header not accepted") {
+			t.Errorf("port %s: a PROXY header from 127.0.0.2 got %q", port, got)
+		}
 	}
 
 	// An unknown setting: no session anywhere the file is read at start,
