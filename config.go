@@ -199,6 +199,7 @@ type settings struct {
 	flags   *flag.FlagSet     // bound to o: what print reads the values from
 	set     map[string]bool   // the flags the command line gave
 	authAt  []string          // where each -auth value came from
+	stamp   fileStamp         // the file as it was before it was read
 }
 
 // loadSettings makes the options from the command line and the file it
@@ -225,6 +226,9 @@ func loadSettings(args []string, diag io.Writer) (s *settings, cmdLog string, er
 	if s.o.showVersion {
 		return s, cmdLog, nil
 	}
+	// Stat first: an edit landing while the file is read must look like a
+	// change to the next session's check (reloader.get), not like this read.
+	s.stamp = stampOf(s.o.configPath)
 	entries, err := readConfigFile(s.o.configPath, set["config"])
 	if err != nil {
 		return nil, cmdLog, err
@@ -351,6 +355,13 @@ type reloader struct {
 	cfg     *Config
 	tr      *transport
 	current options
+}
+
+// newReloader starts from the configuration built of s: the file as it
+// was before s read it (s.stamp), so that an edit made meanwhile is read
+// at the first session.
+func newReloader(args []string, s *settings, cfg *Config, tr *transport, log *logrus.Logger) *reloader {
+	return &reloader{args: args, path: s.o.configPath, log: log, stamp: s.stamp, cfg: cfg, tr: tr, current: s.o}
 }
 
 // fileStamp tells whether a file changed: what stat says of it.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mppd/mppd/internal/testlib"
+	"github.com/sirupsen/logrus"
 )
 
 // settingsFor loads the settings as run does: the command line args, the
@@ -179,5 +180,40 @@ func TestConfigCredentials(t *testing.T) {
 	os.Remove(filepath.Join(creds, "tls-key"))
 	if s, _ := settingsFor(t, "-config", ""); s.o.tlsCert != "" {
 		t.Errorf("a certificate without its key became -tls-cert %q", s.o.tlsCert)
+	}
+}
+
+// TestReloadEditDuringStart: a file edited after a -listen server read it
+// and before it served (systemd-run, then the edit, in the container test)
+// is read again at the first session, not taken for the one it read.
+func TestReloadEditDuringStart(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "mppd.conf")
+	write := func(text string) {
+		tmp := p + ".new"
+		if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("hostname = first.example\n")
+	passwd := testlib.TempFile(t, "passwd", "alice:"+testlib.FixtureHashes["sha512crypt"]+"\n", 0o600)
+	args := []string{"-config", p, "-passwd", passwd, "-sendmail", "/bin/true", "-log", "none"}
+	s, err := settingsFor(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	cfg, tr, err := s.o.build(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("hostname = second.example\n") // the edit, before the first session
+	r := newReloader(args, s, cfg, tr, log)
+	if got, _ := r.get(); got.Hostname != "second.example" {
+		t.Errorf("first session after an edit made while starting: hostname %q", got.Hostname)
 	}
 }

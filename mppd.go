@@ -224,7 +224,7 @@ func run(args []string) int {
 			fmt.Fprintf(diag, "mppd: listening on %s\n", l.Addr())
 		}
 	}
-	r := &reloader{args: args, path: o.configPath, log: log, stamp: stampOf(o.configPath), cfg: cfg, tr: tr, current: *o}
+	r := newReloader(args, s, cfg, tr, log)
 	serveListeners(r, st.listeners, newSessionLimits(o.maxSessions, o.maxPerAddress))
 	return exitOK
 }
