@@ -87,6 +87,12 @@ func TestContainerConfigFile(t *testing.T) {
 			t.Errorf("port %s: a PROXY header from 127.0.0.2 got %q", port, got)
 		}
 	}
+	edit("hostname = second.example\ndomain = second.example\n")
+	for _, port := range ports {
+		if g, err := greeting(port); err != nil || !strings.Contains(g, "second.example") {
+			t.Errorf("port %s with no balancer trusted again: %q, %v", port, g, err)
+		}
+	}
 
 	// An unknown setting: no session anywhere the file is read at start,
 	// and the journal says where; -listen goes on with second.example.
