@@ -55,8 +55,16 @@ cross:
 		CGO_ENABLED=0 GOOS=$$os $(GO) build -o /dev/null ./cmd/mpp || exit 1; \
 	done
 
+# Every fuzz target of these packages, FUZZTIME each: go test fuzzes one
+# target at a time.
+FUZZTIME ?= 30s
+FUZZPKGS = . ./cmd/mpp ./internal/mpp
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzSession -fuzztime 60s .
+	@for p in $(FUZZPKGS); do \
+		for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+		done; \
+	done
 
 # The man pages, each from its one source docs/NAME.SECTION.md (go-md2man,
 # pinned in tools/go.mod).
