@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -72,3 +75,20 @@ func (l *limited) Write(p []byte) (int, error) {
 }
 
 func (l *limited) String() string { return l.buf.String() }
+
+// readPasswordLine prompts on out and reads one line from in, the
+// terminal with its echo off (terminal_unix.go, terminal_windows.go): at
+// most maxPassword bytes of it, without its line end.
+func readPasswordLine(in io.Reader, out io.Writer, prompt string) (string, error) {
+	fmt.Fprint(out, prompt)
+	line, err := bufio.NewReaderSize(in, maxPassword).ReadSlice('\n')
+	fmt.Fprintln(out)
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && len(line) == 0 {
+		return "", configErrorf("no password: %v", err)
+	}
+	pw := strings.TrimRight(string(line), "\r\n")
+	if pw == "" {
+		return "", configErrorf("no password given")
+	}
+	return pw, nil
+}

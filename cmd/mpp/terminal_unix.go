@@ -3,14 +3,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -62,15 +59,5 @@ func promptPassword(prompt string) (string, error) {
 		signal.Reset(sig)
 		syscall.Kill(os.Getpid(), sig.(syscall.Signal))
 	}()
-	fmt.Fprint(tty, prompt)
-	line, err := bufio.NewReaderSize(tty, maxPassword).ReadSlice('\n')
-	fmt.Fprintln(tty)
-	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && len(line) == 0 {
-		return "", configErrorf("no password: %v", err)
-	}
-	pw := strings.TrimRight(string(line), "\r\n")
-	if pw == "" {
-		return "", configErrorf("no password given")
-	}
-	return pw, nil
+	return readPasswordLine(tty, tty, prompt)
 }

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/windows"
@@ -56,15 +52,5 @@ func promptPassword(prompt string) (string, error) {
 		return "", configErrorf("no password: console: %v", err)
 	}
 	defer windows.SetConsoleMode(h, mode)
-	fmt.Fprint(out, prompt)
-	line, err := bufio.NewReaderSize(in, maxPassword).ReadSlice('\n')
-	fmt.Fprintln(out)
-	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && len(line) == 0 {
-		return "", configErrorf("no password: %v", err)
-	}
-	pw := strings.TrimRight(string(line), "\r\n")
-	if pw == "" {
-		return "", configErrorf("no password given")
-	}
-	return pw, nil
+	return readPasswordLine(in, out, prompt)
 }
