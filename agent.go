@@ -252,7 +252,7 @@ func (a *deliveryAgent) serve(listeners []net.Listener) {
 }
 
 func (a *deliveryAgent) acceptLoop(l *net.UnixListener, wg *sync.WaitGroup) {
-	backoff := 5 * time.Millisecond
+	var retry acceptRetry
 	for {
 		// A slot before accepting: sessions beyond the limit wait in the
 		// socket's backlog, in order, costing the agent nothing.
@@ -264,11 +264,10 @@ func (a *deliveryAgent) acceptLoop(l *net.UnixListener, wg *sync.WaitGroup) {
 				return
 			}
 			a.log.WithError(err).Warn("delivery agent: accept failed")
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
+			retry.wait()
 			continue
 		}
-		backoff = 5 * time.Millisecond
+		retry.reset()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

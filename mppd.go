@@ -351,21 +351,31 @@ func serveUntilSignal(listeners []net.Listener, log *logrus.Logger, stopping str
 	wg.Wait()
 }
 
+// acceptRetry is the pause after a failed accept (EMFILE and the like)
+// before the next, as net/http has it: 5 ms, doubling up to 1 s, and 5 ms
+// again once an accept succeeds.
+type acceptRetry struct{ last time.Duration }
+
+func (a *acceptRetry) wait() {
+	a.last = min(max(2*a.last, 5*time.Millisecond), time.Second)
+	time.Sleep(a.last)
+}
+
+func (a *acceptRetry) reset() { a.last = 0 }
+
 func acceptLoop(r *reloader, l net.Listener, limits *sessionLimits, wg *sync.WaitGroup) {
-	backoff := 5 * time.Millisecond
+	var retry acceptRetry
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// EMFILE and the like: wait and try again, as net/http does.
 			r.log.WithError(err).Warn("accept failed")
-			time.Sleep(backoff)
-			backoff = min(2*backoff, time.Second)
+			retry.wait()
 			continue
 		}
-		backoff = 5 * time.Millisecond
+		retry.reset()
 		// The settings as the file has them now (reread if it changed).
 		cfg, tr := r.get()
 		if tr.proxy.trusts(c.RemoteAddr()) {
