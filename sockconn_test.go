@@ -169,8 +169,8 @@ func TestSockConnReadDeadline(t *testing.T) {
 	for name, p := range newSockPairs(t) {
 		t.Run(name, func(t *testing.T) {
 			const wait = 150 * time.Millisecond
-			p.server.SetReadDeadline(time.Now().Add(wait))
 			start := time.Now()
+			p.server.SetReadDeadline(start.Add(wait))
 			var n int
 			var err error
 			within(t, 10*time.Second, "read past its deadline", func() { n, err = p.server.Read(make([]byte, 16)) })

@@ -66,8 +66,10 @@ func mppSession(t testing.TB, flags []string, user, pw string) (string, string, 
 		t.Fatalf("greeting %q; log:\n%s", greeting, m.log)
 	}
 	c.Cmd("USER "+user, "250")
-	c.Send("PASS " + pw + "\r\n")
+	// Timed from before the send: mppd counts -fail-delay from when PASS
+	// came, which may be before this goroutine runs again after writing.
 	start := time.Now()
+	c.Send("PASS " + pw + "\r\n")
 	reply, _ := c.R.ReadString('\n')
 	took := time.Since(start)
 	c.Send("QUIT\r\n")

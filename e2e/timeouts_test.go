@@ -16,8 +16,10 @@ func TestInetdIdleTimeout(t *testing.T) {
 	c := launch(t, "inetd", "", "-idle-timeout", "300ms").conn(t)
 	cmd := c.cmd
 	c.Expect("220")
-	c.Cmd("USER alice", "250")
+	// From before USER: the idle clock restarts when mppd has replied,
+	// which may be before this side has read the reply.
 	start := time.Now()
+	c.Cmd("USER alice", "250")
 	got := c.Rest()
 	if want := "451 Idle timeout, closing connection\r\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
