@@ -201,21 +201,26 @@ func newPipeConn(in io.Reader, out io.Writer) *pipeConn {
 }
 
 func (c *pipeConn) Read(p []byte) (int, error) {
-	if len(c.pending) == 0 && c.err == nil {
+	// Waits of at most readWake, as sockConn's: a deadline moved meanwhile
+	// (shutdown.go) applies within a second.
+	t := time.NewTimer(readWake)
+	defer t.Stop()
+	for len(c.pending) == 0 && c.err == nil {
 		c.mu.Lock()
 		d := c.deadline
 		c.mu.Unlock()
-		var timeout <-chan time.Time
+		wait := readWake
 		if !d.IsZero() {
-			t := time.NewTimer(time.Until(d))
-			defer t.Stop()
-			timeout = t.C
+			if wait = time.Until(d); wait <= 0 {
+				return 0, os.ErrDeadlineExceeded
+			}
+			wait = min(wait, readWake)
 		}
+		t.Reset(wait)
 		select {
 		case ch := <-c.chunks:
 			c.pending, c.err = ch.data, ch.err
-		case <-timeout:
-			return 0, os.ErrDeadlineExceeded
+		case <-t.C:
 		}
 	}
 	n := copy(p, c.pending)

@@ -239,9 +239,10 @@ func newDeliveryAgent(sm *sendmail, sessionUser string, maxDeliveries int, log *
 }
 
 // serve accepts on every listener until SIGTERM, then lets the deliveries
-// under way finish: a message being handed to sendmail is not cut off.
+// under way finish: a message being handed to sendmail is not cut off (a
+// second SIGTERM does).
 func (a *deliveryAgent) serve(listeners []net.Listener) {
-	serveUntilSignal(listeners, a.log, "delivery agent stopping", func(l net.Listener, wg *sync.WaitGroup) {
+	serveUntilSignal(listeners, a.log, "delivery agent stopping", newShutdown(), func(l net.Listener, wg *sync.WaitGroup) {
 		ul, ok := l.(*net.UnixListener)
 		if !ok {
 			a.log.WithField("address", l.Addr().String()).Error("delivery agent: not a Unix socket, ignored")

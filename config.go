@@ -407,6 +407,7 @@ func (r *reloader) get() (*Config, *transport) {
 		r.log.Info("configuration reloaded")
 	}
 	cfg.ReadBuffer = r.cfg.ReadBuffer
+	cfg.Shutdown = r.cfg.Shutdown
 	r.cfg, r.tr = cfg, tr
 	return cfg, tr
 }

@@ -14,11 +14,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -208,8 +206,10 @@ func run(args []string) int {
 		return fail(exitOSErr, "cannot get a connection", err)
 	}
 	closeInheritedFDs()
+	cfg.Shutdown = newShutdown()
 	if st.conn != nil {
 		cfg.ReadBuffer = oneConnReadBuffer
+		cfg.Shutdown.onSignal(log, "stopping: session ends", nil)
 		log.WithFields(logrus.Fields{"mode": st.mode, "log": logUsed}).Debug("session start")
 		if conn, peer, ok := tr.proxy.resolve(st.conn, st.peer, log); ok {
 			tr.serve(cfg, conn, peer)
@@ -225,7 +225,7 @@ func run(args []string) int {
 		}
 	}
 	r := newReloader(args, s, cfg, tr, log)
-	serveListeners(r, st.listeners, newSessionLimits(o.maxSessions, o.maxPerAddress))
+	serveListeners(r, cfg.Shutdown, st.listeners, newSessionLimits(o.maxSessions, o.maxPerAddress))
 	return exitOK
 }
 
@@ -318,27 +318,24 @@ func (o *options) identity() (*Identity, error) {
 
 // serveListeners accepts on every listener and runs each session in its own
 // goroutine, with the same code as a single inherited connection. SIGTERM or
-// SIGINT stop accepting; sessions under way are given time to finish.
-func serveListeners(r *reloader, listeners []net.Listener, limits *sessionLimits) {
-	serveUntilSignal(listeners, r.log, "stopping: no new sessions", func(l net.Listener, wg *sync.WaitGroup) {
+// SIGINT stop accepting and begin d: each session ends at its next read,
+// after the delivery it may be making.
+func serveListeners(r *reloader, d *shutdown, listeners []net.Listener, limits *sessionLimits) {
+	serveUntilSignal(listeners, r.log, "stopping: no new sessions", d, func(l net.Listener, wg *sync.WaitGroup) {
 		acceptLoop(r, l, limits, wg)
 	})
 }
 
 // serveUntilSignal runs accept on every listener until SIGTERM or SIGINT
-// closes them, then waits for the work under way, which accept counts in
-// wg: sessions of a server, deliveries of the agent.
-func serveUntilSignal(listeners []net.Listener, log *logrus.Logger, stopping string, accept func(net.Listener, *sync.WaitGroup)) {
+// closes them and begins d, then waits for the work under way, which
+// accept counts in wg: sessions of a server, deliveries of the agent.
+func serveUntilSignal(listeners []net.Listener, log *logrus.Logger, stopping string, d *shutdown, accept func(net.Listener, *sync.WaitGroup)) {
 	var wg sync.WaitGroup
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
-	go func() {
-		sig := <-stop
-		log.WithField("signal", sig.String()).Info(stopping)
+	d.onSignal(log, stopping, func() {
 		for _, l := range listeners {
 			l.Close()
 		}
-	}()
+	})
 	var accepting sync.WaitGroup
 	for _, l := range listeners {
 		accepting.Add(1)

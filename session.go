@@ -99,6 +99,7 @@ type Config struct {
 	WriteTimeout   time.Duration // a client that stops reading replies
 	MaxErrors      int           // protocol errors before the session is ended
 	ReadBuffer     int           // bytes of a session's read buffer; 0: readBufferSize
+	Shutdown       *shutdown     // the process's stop: sessions end at their next read; nil: none
 	Log            *logrus.Logger
 }
 
@@ -181,7 +182,8 @@ const (
 	endSessionTimeout
 	endTooManyErrors
 	endInternalError
-	endRefused // the connection refused what the client sent (proxy.go)
+	endRefused  // the connection refused what the client sent (proxy.go)
+	endShutdown // the process was asked to stop (shutdown.go)
 )
 
 var sessionEndNames = [...]string{
@@ -194,6 +196,7 @@ var sessionEndNames = [...]string{
 	endTooManyErrors:      "too-many-errors",
 	endInternalError:      "internal-error",
 	endRefused:            "refused",
+	endShutdown:           "shutdown",
 }
 
 func (e sessionEnd) String() string { return sessionEndNames[e] }
@@ -245,7 +248,8 @@ func Serve(cfg *Config, conn Conn, peer string) (endedByServer bool) {
 	if size <= 0 {
 		size = readBufferSize
 	}
-	s.r = bufio.NewReaderSize(readerWithDeadline{conn: conn, idle: cfg.IdleTimeout, limit: s.limit}, size)
+	defer cfg.Shutdown.track(conn)()
+	s.r = bufio.NewReaderSize(readerWithDeadline{conn: conn, idle: cfg.IdleTimeout, limit: s.limit, stop: cfg.Shutdown}, size)
 	s.log = cfg.Log.WithFields(logrus.Fields{"session": s.id, "rip": peer})
 	s.run()
 	fields := logrus.Fields{"result": s.ended.String(), "messages": s.messages, "bytes": s.bytes,
@@ -353,6 +357,11 @@ func (s *session) readFailed(err error) {
 	// A connection that refuses what the client sent says which last
 	// reply that is (proxy.go: a PROXY header from a client not trusted to
 	// send one).
+	if errors.Is(err, errShuttingDown) {
+		s.ended = endShutdown
+		s.reply(codeLocalError, "Server shutting down, closing connection")
+		return
+	}
 	var refused *replyError
 	if errors.As(err, &refused) {
 		s.ended = endRefused
@@ -676,11 +685,15 @@ func causeText(re *replyError) string {
 // readerWithDeadline sets the read deadline before each read from the
 // connection, so idle time is measured between arrivals of data and the
 // session and login limits hold while a client trickles. The buffered
-// reader on top calls it only when its buffer is empty.
+// reader on top calls it only when its buffer is empty. Once shutdown has
+// begun, reads fail with errShuttingDown; it is looked at after the
+// deadline is set, so that shutdown.begin's deadline, set after it began,
+// cannot be replaced by this one.
 type readerWithDeadline struct {
 	conn  Conn
 	idle  time.Duration
 	limit func() (time.Time, bool) // the session's hard limit now (session.limit)
+	stop  *shutdown
 }
 
 func (r readerWithDeadline) Read(p []byte) (int, error) {
@@ -694,7 +707,14 @@ func (r readerWithDeadline) Read(p []byte) (int, error) {
 	if err := r.conn.SetReadDeadline(d); err != nil {
 		return 0, err
 	}
-	return r.conn.Read(p)
+	if r.stop.requested() {
+		return 0, errShuttingDown
+	}
+	n, err := r.conn.Read(p)
+	if err != nil && r.stop.requested() {
+		return n, errShuttingDown
+	}
+	return n, err
 }
 
 func newSessionID() string {

@@ -16,8 +16,9 @@ import (
 // poller: such a process has nothing else to do while it waits, and the
 // poller's parking costs CPU (BENCHMARKS.md). Deadlines become SO_RCVTIMEO
 // and SO_SNDTIMEO (socket(7)); a call ending in EAGAIN or EINTR is retried
-// with the time left, then os.ErrDeadlineExceeded. A deadline changed
-// during a blocked call applies after it; Close ends one from elsewhere.
+// with the time left, then os.ErrDeadlineExceeded. A read blocks for at
+// most readWake at a time, so that a deadline moved during it (shutdown.go)
+// applies within that; Close ends one from elsewhere at once.
 type sockConn struct {
 	fd     int
 	remote net.Addr
@@ -42,6 +43,11 @@ type sockConn struct {
 // is still met (the kernel rounds timeouts up to a clock tick, 1 to 10 ms,
 // anyway), and the session sets a new one before every read.
 const timeoutSlack = 2 * time.Millisecond
+
+// readWake is the longest a read blocks before it looks at its deadline
+// again: an idle session costs one wake-up a second, and a shutdown is
+// seen within a second.
+const readWake = time.Second
 
 // newSockConn takes over the connected stream socket fd (a duplicate is
 // made: fd itself stays as it is, for fds 0 and 1 of inetd). The duplicate
@@ -126,7 +132,7 @@ func (c *sockConn) Read(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	for {
-		if err := c.setTimeout(unix.SO_RCVTIMEO, &c.rcvTimeo, c.deadline(&c.readDeadline)); err != nil {
+		if err := c.setTimeout(unix.SO_RCVTIMEO, &c.rcvTimeo, c.deadline(&c.readDeadline), readWake); err != nil {
 			return 0, err
 		}
 		n, err := unix.Read(c.fd, p)
@@ -152,7 +158,7 @@ func (c *sockConn) Write(p []byte) (int, error) {
 	}
 	written := 0
 	for written < len(p) {
-		if err := c.setTimeout(unix.SO_SNDTIMEO, &c.sndTimeo, c.deadline(&c.writeDeadline)); err != nil {
+		if err := c.setTimeout(unix.SO_SNDTIMEO, &c.sndTimeo, c.deadline(&c.writeDeadline), 0); err != nil {
 			return written, err
 		}
 		n, err := unix.Write(c.fd, p[written:])
@@ -190,15 +196,18 @@ func (c *sockConn) deadline(d *time.Time) time.Time {
 
 // setTimeout puts the time left to deadline in the socket option opt
 // (SO_RCVTIMEO or SO_SNDTIMEO) whose value in place is *cur, unless it is
-// already within timeoutSlack of it. It returns os.ErrDeadlineExceeded
-// once the deadline has passed.
-func (c *sockConn) setTimeout(opt int, cur *time.Duration, deadline time.Time) error {
+// already within timeoutSlack of it; no more than most, unless that is 0.
+// It returns os.ErrDeadlineExceeded once the deadline has passed.
+func (c *sockConn) setTimeout(opt int, cur *time.Duration, deadline time.Time, most time.Duration) error {
 	var left time.Duration // 0: no deadline, block for ever
 	if !deadline.IsZero() {
 		left = time.Until(deadline)
 		if left <= 0 {
 			return os.ErrDeadlineExceeded
 		}
+	}
+	if most > 0 && (left == 0 || left > most) {
+		left = most
 	}
 	if (left == 0) == (*cur == 0) && (left-*cur).Abs() <= timeoutSlack {
 		return nil

@@ -278,7 +278,8 @@ systemctl restart fail2ban`)
 	t.Run("RuntimeMaxSec", func(t *testing.T) {
 		c.t = t
 		// The unit's last resort, shortened: a session that outlives it
-		// is stopped by systemd whatever mppd's own timeouts say.
+		// is stopped by systemd whatever mppd's own timeouts say, and
+		// says so to its client.
 		ctDropIn(t, c, "mppd@.service", "RuntimeMaxSec=2s\nExecStart=\nExecStart=/usr/sbin/mppd -idle-timeout 1h")
 		cl := ctClient(t, c, "127.0.0.11", "127.0.0.1:218")
 		cl.Expect("220")
@@ -288,7 +289,10 @@ systemctl restart fail2ban`)
 		if d := time.Since(start); d > 15*time.Second {
 			t.Errorf("the session lasted %v", d)
 		}
-		t.Logf("after RuntimeMaxSec the client got %q", rest)
+		// systemd's SIGTERM: the client is told, not cut off (shutdown.go).
+		if string(rest) != shutdownReply {
+			t.Errorf("after RuntimeMaxSec the client got %q, want %q", rest, shutdownReply)
+		}
 		if j, ok := c.journalHas([]string{"-n", "40"}, "Service reached runtime time limit"); !ok {
 			t.Errorf("systemd did not stop it for RuntimeMaxSec:\n%s", j)
 		}
