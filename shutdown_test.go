@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mppd/mppd/internal/testlib"
 )
 
 const shutdownReply = "451 Server shutting down, closing connection\r\n"
@@ -173,4 +176,24 @@ func TestShutdownAfterDelivery(t *testing.T) {
 	if n := len(d.messages()); n != 1 {
 		t.Errorf("%d messages delivered, want 1", n)
 	}
+}
+
+// TestShutdownTLS: the deadline reaches the connection beneath TLS, and
+// the last 451 goes out over TLS.
+func TestShutdownTLS(t *testing.T) {
+	cfg, _, _, ca, _, _, addr := tlsFixture(t, func(cfg *Config) {
+		cfg.IdleTimeout, cfg.Shutdown = time.Hour, newShutdown()
+	})
+	conn, err := testlib.DialTLS(addr, &tls.Config{RootCAs: ca.Pool, ServerName: "mpp.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReader(conn)
+	expectLine(t, r, conn, "220 ")
+	io.WriteString(conn, "USER alice\r\n")
+	expectLine(t, r, conn, "250 ")
+	settle()
+	cfg.Shutdown.begin()
+	expectLine(t, r, conn, shutdownReply)
 }
