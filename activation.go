@@ -203,8 +203,7 @@ func newPipeConn(in io.Reader, out io.Writer) *pipeConn {
 func (c *pipeConn) Read(p []byte) (int, error) {
 	// Waits of at most readWake, as sockConn's: a deadline moved meanwhile
 	// (shutdown.go) applies within a second.
-	t := time.NewTimer(readWake)
-	defer t.Stop()
+	var t *time.Timer
 	for len(c.pending) == 0 && c.err == nil {
 		c.mu.Lock()
 		d := c.deadline
@@ -216,7 +215,12 @@ func (c *pipeConn) Read(p []byte) (int, error) {
 			}
 			wait = min(wait, readWake)
 		}
-		t.Reset(wait)
+		if t == nil {
+			t = time.NewTimer(wait)
+			defer t.Stop()
+		} else {
+			t.Reset(wait)
+		}
 		select {
 		case ch := <-c.chunks:
 			c.pending, c.err = ch.data, ch.err
