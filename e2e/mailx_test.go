@@ -43,7 +43,8 @@ func realMppd(t *testing.T) (addr string, ca *testlib.CA, logs *testlib.Log) {
 	ca = testlib.NewCA(t)
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	ca.Issue(t, cert, key, 9, "mpp.test", "127.0.0.1")
-	m := start(t, "-listen", "-log", "stderr", "-tls-cert", cert, "-tls-key", key, "-hostname", "mpp.test")
+	// -config "": this machine's /etc/mppd/mppd.conf is not the test's.
+	m := start(t, "-listen", "-config", "", "-log", "stderr", "-tls-cert", cert, "-tls-key", key, "-hostname", "mpp.test")
 	testlib.DialRetry(t, m.addr).Close()
 	return m.addr, ca, m.log
 }

@@ -239,7 +239,7 @@ func TestAuthPAMRhost(t *testing.T) {
 	}
 
 	t.Run("TCP", func(t *testing.T) {
-		c := start(t, "-listen", append([]string{"-log", "stderr"}, args...)...).greeted(t)
+		c := start(t, "-listen", append([]string{"-config", "", "-log", "stderr"}, args...)...).greeted(t)
 		c.Cmd("USER mppdrhost", "250")
 		c.Cmd("PASS pw", "250")
 		if got := recorded(); got != "127.0.0.1|mpp|unset" {
