@@ -23,6 +23,8 @@ type ctMTA struct {
 	failFirst bool   // unconfigured, it must refuse with 451 (and then work once after ran)
 	relayDown string // shell that stops the relay it hands mail to (a 451 then), and relayUp
 	relayUp   string
+	warning   string // a regexp: what the MTA adds to each message until quiet (shell, as mppd(8) gives it) has run
+	quiet     string
 }
 
 var ctMTAs = []ctMTA{
@@ -33,7 +35,11 @@ var ctMTAs = []ctMTA{
 		before: "printf 'postfix postfix/main_mailer_type select Local only\\npostfix postfix/mailname string mppd-ct.mppd.test\\n' | debconf-set-selections",
 		where:  "/var/mail/alice", sender: `(?m)^Return-Path: <%s>`},
 	{name: "opensmtpd", pkgs: []string{"opensmtpd"}, where: "/home/alice/Maildir", sender: `(?m)^Return-Path: <%s>`},
-	{name: "sendmail", pkgs: []string{"sendmail-bin", "sendmail"}, where: "/var/mail/alice", sender: `(?m)^Return-Path: <%s>`},
+	// Sendmail's submission program warns of every -f from a user it
+	// does not trust, until mppd's two users are trusted (mppd(8)).
+	{name: "sendmail", pkgs: []string{"sendmail-bin", "sendmail"}, where: "/var/mail/alice", sender: `(?m)^Return-Path: <%s>`,
+		warning: `(?m)^X-Authentication-Warning: .*(mppd|mppd-deliver) set sender to`,
+		quiet:   sendmailTrustMppd},
 	{name: "nullmailer", pkgs: []string{"nullmailer"}, where: "/var/spool/nullmailer/queue", sender: `\A%s\n`},
 	{name: "dma", pkgs: []string{"dma"}, where: "/var/mail/alice", sender: `(?m)^(Return-Path: <%s>|From %s )`},
 	// msmtp relays to a smarthost: unconfigured it refuses (451), then
@@ -59,6 +65,13 @@ chmod 644 /etc/msmtprc`,
 		where: "/var/tmp/msmtp-sink", sender: `(?m)^X-Envelope-From: %s$`},
 	{name: "exim4-daemon-heavy", pkgs: []string{"exim4-daemon-heavy"}, where: "/var/mail/alice", sender: `(?m)^Return-path: <%s>`},
 }
+
+// sendmailTrustMppd is what mppd(8) DELIVERY tells a Sendmail site to do:
+// mppd (inetd, xinetd, -listen) and mppd-deliver (the systemd units) are
+// trusted users of the submission program, so -f is taken without the
+// X-Authentication-Warning: header.
+const sendmailTrustMppd = "sed -i \"/^FEATURE(.msp/i define(\\`confTRUSTED_USERS', \\`mppd mppd-deliver')dnl\" /etc/mail/submit.mc\n" +
+	"m4 /etc/mail/submit.mc > /etc/mail/submit.cf.new && mv /etc/mail/submit.cf.new /etc/mail/submit.cf"
 
 // ctLaunchers are the three ways the package runs mppd, each on its own
 // port so that all three serve at once: the shipped, unedited mppd.socket;
@@ -117,19 +130,33 @@ func TestContainerEveryMTA(t *testing.T) {
 				}
 				c.sh(m.relayUp)
 			}
-			for _, l := range ctLaunchers {
-				marker := fmt.Sprintf("%s-%s-%s", m.name, l.name, testlib.RandomHex(4))
-				if out, err := ctPost(c, "alice", l.port, marker); err != nil {
-					t.Fatalf("posting through %s: %v\n%s\njournal:\n%s", l.name, err, out, c.journal("-n", "40"))
+			warned := func(string) bool { return false }
+			if m.warning != "" {
+				warned = regexp.MustCompile(m.warning).MatchString
+			}
+			postEach := func(wantWarning bool) {
+				for _, l := range ctLaunchers {
+					marker := fmt.Sprintf("%s-%s-%s", m.name, l.name, testlib.RandomHex(4))
+					if out, err := ctPost(c, "alice", l.port, marker); err != nil {
+						t.Fatalf("posting through %s: %v\n%s\njournal:\n%s", l.name, err, out, c.journal("-n", "40"))
+					}
+					msg := ctFind(c, m.where, marker)
+					if msg == "" {
+						t.Fatalf("%s: message %s not in %s after 60 s\njournal:\n%s", l.name, marker, m.where, c.journal("-n", "60"))
+					}
+					addr := "alice@" + regexp.QuoteMeta(strings.TrimSpace(c.must("sh", "-c", "cat /etc/mailname 2>/dev/null || hostname -f")))
+					if !regexp.MustCompile(strings.ReplaceAll(m.sender, "%s", addr)).MatchString(msg) {
+						t.Errorf("%s: envelope sender not %s:\n%s", l.name, addr, msg)
+					}
+					if warned(msg) != wantWarning {
+						t.Errorf("%s: %q in the message is %v, want %v:\n%s", l.name, m.warning, !wantWarning, wantWarning, msg)
+					}
 				}
-				msg := ctFind(c, m.where, marker)
-				if msg == "" {
-					t.Fatalf("%s: message %s not in %s after 60 s\njournal:\n%s", l.name, marker, m.where, c.journal("-n", "60"))
-				}
-				addr := "alice@" + regexp.QuoteMeta(strings.TrimSpace(c.must("sh", "-c", "cat /etc/mailname 2>/dev/null || hostname -f")))
-				if !regexp.MustCompile(strings.ReplaceAll(m.sender, "%s", addr)).MatchString(msg) {
-					t.Errorf("%s: envelope sender not %s:\n%s", l.name, addr, msg)
-				}
+			}
+			postEach(m.warning != "")
+			if m.quiet != "" {
+				c.sh(m.quiet)
+				postEach(false)
 			}
 		})
 		c.t = t
