@@ -72,27 +72,44 @@ func expectLine(t *testing.T, r *bufio.Reader, c net.Conn, want string) {
 	}
 }
 
-// TestShutdownEndsWaitingSession: a session waiting for its client's next
-// command gets a last 451 when the process is asked to stop.
-func TestShutdownEndsWaitingSession(t *testing.T) {
-	for name, conns := range shutdownConns(t) {
-		t.Run(name, func(t *testing.T) {
-			cfg, _, hook := testConfig(t)
-			server, client := conns()
-			defer client.Close()
-			done := startShutdownSession(t, cfg, server)
-			r := bufio.NewReader(client)
-			expectLine(t, r, client, "220 mpp.test Message Posting Service Ready\r\n")
-			io.WriteString(client, "USER alice\r\n")
-			expectLine(t, r, client, "250 ")
-			settle()
-			cfg.Shutdown.begin()
-			expectLine(t, r, client, shutdownReply)
-			within(t, 10*time.Second, "session end", func() { <-done })
-			if e := hook.LastEntry(); e == nil || e.Data["result"] != "shutdown" {
-				t.Errorf("last log entry %v, want result=shutdown", e)
-			}
-		})
+// TestShutdownEndsSession: a session waiting for its client's next
+// command, or in the middle of a text, gets a last 451 when the process
+// is asked to stop; the text without its final dot is not delivered.
+func TestShutdownEndsSession(t *testing.T) {
+	for _, phase := range []struct {
+		name    string
+		send    string   // after the greeting
+		replies []string // to send, before the shutdown
+		then    string   // sent after them, answered by nothing but the 451
+	}{
+		{"waiting", "USER alice\r\n", []string{"250 "}, ""},
+		{"in text", login + "DATA\r\n", []string{"250 ", "250 ", "354 "}, "Subject: half\r\n\r\npart of a text\r\n"},
+	} {
+		for name, conns := range shutdownConns(t) {
+			t.Run(phase.name+"/"+name, func(t *testing.T) {
+				cfg, d, hook := testConfig(t)
+				server, client := conns()
+				defer client.Close()
+				done := startShutdownSession(t, cfg, server)
+				r := bufio.NewReader(client)
+				expectLine(t, r, client, "220 mpp.test Message Posting Service Ready\r\n")
+				io.WriteString(client, phase.send)
+				for _, want := range phase.replies {
+					expectLine(t, r, client, want)
+				}
+				io.WriteString(client, phase.then)
+				settle()
+				cfg.Shutdown.begin()
+				expectLine(t, r, client, shutdownReply)
+				within(t, 10*time.Second, "session end", func() { <-done })
+				if e := hook.LastEntry(); e == nil || e.Data["result"] != "shutdown" {
+					t.Errorf("last log entry %v, want result=shutdown", e)
+				}
+				if n := len(d.messages()); n != 0 {
+					t.Errorf("%d messages delivered from a text without its final dot", n)
+				}
+			})
+		}
 	}
 }
 
@@ -108,33 +125,6 @@ func TestShutdownBeforeSession(t *testing.T) {
 	go func() { Serve(cfg, server, "192.0.2.1"); server.Close() }()
 	if got := readAll(t, client); got != "220 mpp.test Message Posting Service Ready\r\n"+shutdownReply {
 		t.Errorf("got %q", got)
-	}
-}
-
-// TestShutdownInText: a text without its final dot when the shutdown
-// comes is not delivered, and the client is told it was not.
-func TestShutdownInText(t *testing.T) {
-	for name, conns := range shutdownConns(t) {
-		t.Run(name, func(t *testing.T) {
-			cfg, d, _ := testConfig(t)
-			server, client := conns()
-			defer client.Close()
-			done := startShutdownSession(t, cfg, server)
-			r := bufio.NewReader(client)
-			expectLine(t, r, client, "220 mpp.test Message Posting Service Ready\r\n")
-			io.WriteString(client, login+"DATA\r\n")
-			expectLine(t, r, client, "250 ")
-			expectLine(t, r, client, "250 ")
-			expectLine(t, r, client, "354 Enter mail, end with \".\" on a line by itself\r\n")
-			io.WriteString(client, "Subject: half\r\n\r\npart of a text\r\n")
-			settle()
-			cfg.Shutdown.begin()
-			expectLine(t, r, client, shutdownReply)
-			within(t, 10*time.Second, "session end", func() { <-done })
-			if n := len(d.messages()); n != 0 {
-				t.Errorf("%d messages delivered from a text without its final dot", n)
-			}
-		})
 	}
 }
 
