@@ -354,14 +354,14 @@ func (s *session) limit() (time.Time, bool) {
 // readFailed ends the session after a failed read: a timeout gets a last
 // reply saying so; a client that went away gets nothing.
 func (s *session) readFailed(err error) {
-	// A connection that refuses what the client sent says which last
-	// reply that is (proxy.go: a PROXY header from a client not trusted to
-	// send one).
 	if errors.Is(err, errShuttingDown) {
 		s.ended = endShutdown
 		s.reply(codeLocalError, "Server shutting down, closing connection")
 		return
 	}
+	// A connection that refuses what the client sent says which last
+	// reply that is (proxy.go: a PROXY header from a client not trusted to
+	// send one).
 	var refused *replyError
 	if errors.As(err, &refused) {
 		s.ended = endRefused

@@ -22,13 +22,17 @@ import (
 type shutdown struct {
 	begun atomic.Bool
 	mu    sync.Mutex
-	conns map[Conn]struct{}
+	conns map[*tracked]struct{}
 }
+
+// tracked is one session's connection in shutdown.conns, by pointer: a
+// Conn's own type need not be comparable.
+type tracked struct{ conn Conn }
 
 // errShuttingDown is what a session's read returns once shutdown has begun.
 var errShuttingDown = errors.New("server shutting down")
 
-func newShutdown() *shutdown { return &shutdown{conns: map[Conn]struct{}{}} }
+func newShutdown() *shutdown { return &shutdown{conns: map[*tracked]struct{}{}} }
 
 // requested says whether shutdown has begun; false for a nil one (a
 // Config without, as in the protocol tests).
@@ -40,12 +44,13 @@ func (d *shutdown) track(conn Conn) (untrack func()) {
 	if d == nil {
 		return func() {}
 	}
+	t := &tracked{conn}
 	d.mu.Lock()
-	d.conns[conn] = struct{}{}
+	d.conns[t] = struct{}{}
 	d.mu.Unlock()
 	return func() {
 		d.mu.Lock()
-		delete(d.conns, conn)
+		delete(d.conns, t)
 		d.mu.Unlock()
 	}
 }
@@ -60,8 +65,8 @@ func (d *shutdown) begin() {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for c := range d.conns {
-		c.SetReadDeadline(time.Unix(1, 0))
+	for t := range d.conns {
+		t.conn.SetReadDeadline(time.Unix(1, 0))
 	}
 }
 
