@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -362,6 +363,27 @@ type reloader struct {
 // at the first session.
 func newReloader(args []string, s *settings, cfg *Config, tr *transport, log *logrus.Logger) *reloader {
 	return &reloader{args: args, path: s.o.configPath, log: log, stamp: s.stamp, cfg: cfg, tr: tr, current: s.o}
+}
+
+// onHangup has each SIGHUP read the file now if it changed, as inetd,
+// Postfix and Dovecot reload on it: the administrator used to them sees in
+// the log at once whether the edit was taken. (It would be read before the
+// next session anyway; and SIGHUP's default would end the server.)
+func (r *reloader) onHangup() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, unix.SIGHUP)
+	go func() {
+		for range hup {
+			r.mu.Lock()
+			unchanged := stampOf(r.path) == r.stamp
+			r.mu.Unlock()
+			if unchanged {
+				r.log.WithField("file", r.path).Info("SIGHUP: configuration file unchanged")
+				continue
+			}
+			r.get() // logs whether it was reloaded
+		}
+	}()
 }
 
 // fileStamp tells whether a file changed: what stat says of it.

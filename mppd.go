@@ -14,9 +14,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -210,6 +212,10 @@ func run(args []string) int {
 	if st.conn != nil {
 		cfg.ReadBuffer = oneConnReadBuffer
 		cfg.Shutdown.onSignal(log, "stopping: session ends", nil)
+		// The settings were read at the start; a session has nothing to
+		// reload, and "pkill -HUP mppd" for the -listen servers must not
+		// cut it off.
+		signal.Ignore(syscall.SIGHUP)
 		log.WithFields(logrus.Fields{"mode": st.mode, "log": logUsed}).Debug("session start")
 		if conn, peer, ok := tr.proxy.resolve(st.conn, st.peer, log); ok {
 			tr.serve(cfg, conn, peer)
@@ -225,6 +231,7 @@ func run(args []string) int {
 		}
 	}
 	r := newReloader(args, s, cfg, tr, log)
+	r.onHangup()
 	serveListeners(r, cfg.Shutdown, st.listeners, newSessionLimits(o.maxSessions, o.maxPerAddress))
 	return exitOK
 }

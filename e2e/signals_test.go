@@ -1,11 +1,14 @@
 package e2e
 
-// SIGTERM to the built mppd, as systemd sends it at RuntimeMaxSec= and at
-// shutdown: a last 451 to each client, nothing half delivered, a delivery
-// under way answered first (shutdown.go).
+// Signals to the built mppd. SIGTERM, as systemd sends it at
+// RuntimeMaxSec= and at shutdown: a last 451 to each client, nothing half
+// delivered, a delivery under way answered first (shutdown.go). SIGHUP: a
+// -listen server rereads its file, a session goes on.
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,15 +72,8 @@ func TestShutdownSIGTERM(t *testing.T) {
 // the 451 and the server with them; no new session is taken.
 func TestShutdownListen(t *testing.T) {
 	dir, flags := e2eSetup(t, "")
-	addr := testlib.FreePort(t)
-	out := &testlib.Log{}
-	cmd := exec.Command(testlib.Mppd(t), append(flags, "-idle-timeout", "1h", "-log", "stderr", "-listen", addr)...)
-	cmd.Stderr = out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	m := tcpMppd(t, addr, out)
+	cmd, m := listenProcess(t, append(flags, "-idle-timeout", "1h")...)
+	out := m.log
 	waiting := m.greeted(t)
 	waiting.Cmd("USER alice", "250")
 	inText := m.authenticated(t, "alice", testlib.FixturePassword)
@@ -100,4 +96,67 @@ func TestShutdownListen(t *testing.T) {
 			t.Errorf("the log does not say %q:\n%s", want, out)
 		}
 	}
+}
+
+// listenProcess starts mppd -listen with flags, its log on stderr, and
+// returns the process, for the test to signal, and the server.
+func listenProcess(t *testing.T, flags ...string) (*exec.Cmd, *mppd) {
+	t.Helper()
+	addr := testlib.FreePort(t)
+	out := &testlib.Log{}
+	cmd := exec.Command(testlib.Mppd(t), append(flags, "-log", "stderr", "-listen", addr)...)
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd, tcpMppd(t, addr, out)
+}
+
+// TestSIGHUP: SIGHUP has a -listen server read its file now, saying in the
+// log whether it changed and was taken, as inetd and Postfix reload on it;
+// the server and its sessions go on. A session of its own ignores it.
+func TestSIGHUP(t *testing.T) {
+	t.Run("-listen", func(t *testing.T) {
+		_, flags := e2eSetup(t, "")
+		flags = slicesWithout(slicesWithout(flags, "-config", ""), "-hostname", "e2e.test")
+		p := filepath.Join(t.TempDir(), "mppd.conf")
+		write := func(text string) {
+			if err := os.WriteFile(p+".new", []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Rename(p+".new", p)
+		}
+		write("hostname = before.example\n")
+		cmd, m := listenProcess(t, append(flags, "-config", p)...)
+		open := m.greeted(t)
+		hup := func(want string) {
+			t.Helper()
+			before := strings.Count(m.log.String(), want)
+			cmd.Process.Signal(syscall.SIGHUP)
+			if !testlib.WaitFor(10*time.Second, func() bool { return strings.Count(m.log.String(), want) > before }) {
+				t.Fatalf("after SIGHUP the log does not say %q:\n%s", want, m.log)
+			}
+		}
+		hup("SIGHUP: configuration file unchanged")
+		write("hostname = after.example\n")
+		hup("configuration reloaded")
+		write("hostname = bad.example\nno-such-setting = 1\n")
+		hup("configuration not reloaded")
+		open.Cmd("NOOP", "250")
+		open.Cmd("QUIT", "221")
+		if g := m.conn(t).Expect("220"); !strings.Contains(g, "after.example") {
+			t.Errorf("greeting %q, want the settings of the last good file", g)
+		}
+	})
+	t.Run("inetd", func(t *testing.T) {
+		c := launch(t, "inetd", "").conn(t)
+		c.Expect("220")
+		c.cmd.Process.Signal(syscall.SIGHUP)
+		c.Cmd("NOOP", "250")
+		c.Cmd("QUIT", "221")
+		if code := waitExit(t, c.cmd); code != 0 {
+			t.Errorf("exit status %d", code)
+		}
+	})
 }
