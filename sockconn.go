@@ -143,6 +143,11 @@ func (c *sockConn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		case err == nil:
 			return n, nil
+		case err == unix.EAGAIN && nonblocking(c.fd):
+			// A read always has a timeout in place (readWake), so the
+			// check retry makes for writes is made here: an error, not
+			// a spin.
+			return 0, c.opError("read", err)
 		case retry(err, c.rcvTimeo):
 			continue // setTimeout says whether the deadline has passed
 		}
@@ -182,6 +187,13 @@ func (c *sockConn) Write(p []byte) (int, error) {
 // set by someone else on the shared open file: an error, not a spin.
 func retry(err error, timeo time.Duration) bool {
 	return err == unix.EINTR || err == unix.EAGAIN && timeo != 0
+}
+
+// nonblocking says whether someone set O_NONBLOCK on fd's open file. It is
+// asked only after EAGAIN: at most once per readWake when idle.
+func nonblocking(fd int) bool {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return err == nil && fl&unix.O_NONBLOCK != 0
 }
 
 func (c *sockConn) opError(op string, err error) error {

@@ -135,6 +135,21 @@ func TestSockConnBlocking(t *testing.T) {
 	}
 }
 
+// TestSockConnForeignNonblock: O_NONBLOCK set by someone else on the
+// shared open file makes a read with no data an error, not a busy loop
+// (a read always has a timeout in place: readWake).
+func TestSockConnForeignNonblock(t *testing.T) {
+	p := newSockPairs(t)["socketpair"]
+	if err := unix.SetNonblock(p.server.fd, true); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	within(t, 10*time.Second, "read on a socket made non-blocking", func() { _, err = p.server.Read(make([]byte, 16)) })
+	if !errors.Is(err, unix.EAGAIN) {
+		t.Errorf("read: %v, want EAGAIN", err)
+	}
+}
+
 // TestSockConnPeer: the addresses come from the socket, as net.FileConn's.
 func TestSockConnPeer(t *testing.T) {
 	p := newSockPairs(t)["tcp"]
