@@ -6,6 +6,7 @@ package e2e
 // -listen server rereads its file, a session goes on.
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,6 +85,12 @@ func TestShutdownListen(t *testing.T) {
 		if got := c.Rest(); got != shutdownReply {
 			t.Errorf("%s: got %q, want %q", what, got, shutdownReply)
 		}
+	}
+	// The listeners closed before the sessions were told; the process
+	// is still lingering on their connections.
+	if c, err := net.DialTimeout("tcp", m.addr, time.Second); err == nil {
+		c.Close()
+		t.Errorf("a connection was taken after SIGTERM, while the sessions ended")
 	}
 	if code := waitExit(t, cmd); code != 0 {
 		t.Errorf("exit status %d\n%s", code, out)
