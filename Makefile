@@ -45,6 +45,9 @@ lint: cross
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
 	$(if $(TAGS),$(GO) vet -tags "$(TAGS)" ./... && $(TOOL) staticcheck -tags "$(TAGS)" ./...)
+	@# .ci's scripts run under pipefail: a reader that stops early (head,
+	@# grep -q) can kill the writer with SIGPIPE and fail CI (141) at random.
+	! grep -nE '\|[[:space:]]*(head|grep[[:space:]]+(-[[:alnum:]]+[[:space:]]+)*-[[:alnum:]]*[qm])' .ci/run .ci/setup.d/*.sh
 
 # mpp, the client and its SMTP bridge, builds for the systems its users
 # have besides Linux (mpp(1), CONFIGURATION and FILES: where it keeps its

@@ -5,11 +5,14 @@
 # running Postfix running.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-if ! dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q 'ok installed'; then
+case "$(dpkg-query -W -f='${Status}' postfix 2>/dev/null)" in
+*' ok installed') ;;
+*)
 	printf 'postfix postfix/main_mailer_type select Local only\npostfix postfix/mailname string mppd.test\n' |
 		debconf-set-selections
 	apt-get install -y -qq -o DPkg::Lock::Timeout=300 postfix >/dev/null
-fi
+	;;
+esac
 # Without syslog Postfix's own log would be lost; the tests read it.
 if [ "$(postconf -h maillog_file)" != /var/log/postfix.log ]; then
 	postconf -e maillog_file=/var/log/postfix.log

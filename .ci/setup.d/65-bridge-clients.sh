@@ -12,4 +12,7 @@ apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends \
 	libio-socket-ssl-perl libmailtools-perl mutt >/dev/null
 swaks --version >/dev/null
 test -x /usr/lib/git-core/git-send-email
-mutt -v | grep -q +USE_SMTP
+# Not piped into grep -q: under pipefail, a reader that stops early kills
+# the writer with SIGPIPE and the run fails (exit 141) at random.
+v=$(mutt -v)
+[[ $v == *+USE_SMTP* ]]

@@ -11,10 +11,14 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
 for p in haproxy iproute2 dovecot-lmtpd dovecot-sieve; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
+	case "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" in
+	*' ok installed') ;;
+	*) need+=("$p") ;;
+	esac
 done
 if [ ${#need[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${need[@]}" >/dev/null
 fi
-haproxy -v | head -1
+# sed reads to the end; head would leave haproxy to die of SIGPIPE (141).
+haproxy -v | sed -n 1p
 ip netns list >/dev/null
