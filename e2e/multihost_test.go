@@ -476,14 +476,15 @@ plugin {
 	// from what the mailbox holds.
 	vmail := filepath.Join(l.dir, "central", "vmail")
 	archive := filepath.Join(vmail, "archive")
-	centralEtc := postfixInstance(t, filepath.Join(l.dir, "central"),
+	centralEtc := postfixInstance(t, filepath.Join(l.dir, "central"), append([]string{
 		"myhostname = central.test", "inet_interfaces = all", "mydestination =",
-		"virtual_mailbox_domains = example.test", "virtual_mailbox_base = "+vmail,
+		"virtual_mailbox_domains = example.test", "virtual_mailbox_base = " + vmail,
 		"virtual_mailbox_maps = inline:{ sink@example.test=sink/, archive@example.test=archive/ }",
-		"virtual_transport = lmtp:unix:"+filepath.Join(dvDir, "run", "lmtp"),
+		"virtual_transport = lmtp:unix:" + filepath.Join(dvDir, "run", "lmtp"),
 		"transport_maps = inline:{ archive@example.test=virtual: }",
 		"always_bcc = archive@example.test",
-		"virtual_uid_maps = static:65534", "virtual_gid_maps = static:65534", "mynetworks = 127.0.0.0/8")
+		"virtual_uid_maps = static:65534", "virtual_gid_maps = static:65534", "mynetworks = 127.0.0.0/8",
+	}, mhDedupLimits(t)...)...)
 	os.MkdirAll(vmail, 0o755)
 	os.Chown(vmail, 65534, 65534)
 	l.must(central, "postfix", "-c", centralEtc, "start")
