@@ -54,11 +54,6 @@ func TestCentralDedupConcurrent(t *testing.T) {
 	mailbox := filepath.Join(dvDir, "sink", "Maildir")
 	os.WriteFile(filepath.Join(dvDir, "userdb"), []byte(fmt.Sprintf(
 		"sink@example.test::65534:65534::%s::userdb_mail=maildir:%s\n", filepath.Join(dvDir, "sink"), mailbox)), 0o644)
-	dedup := filepath.Join(dvDir, "dedup.sieve")
-	os.WriteFile(dedup, []byte(mhDedupSieve), 0o644)
-	if out, err := exec.Command("sievec", dedup).CombinedOutput(); err != nil {
-		t.Fatalf("sievec: %v\n%s", err, out)
-	}
 	dvConf := filepath.Join(dvDir, "dovecot.conf")
 	os.WriteFile(dvConf, []byte(fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -71,22 +66,7 @@ passdb {
   driver = passwd-file
   args = %[1]s/userdb
 }
-userdb {
-  driver = passwd-file
-  args = username_format=%%u %[1]s/userdb
-}
-service lmtp {
-  unix_listener lmtp {
-    mode = 0666
-  }
-}
-protocol lmtp {
-  mail_plugins = $mail_plugins sieve
-}
-plugin {
-  sieve_before = %[1]s/dedup.sieve
-}
-`, dvDir, l.prefix)), 0o644)
+`, dvDir, l.prefix)+mhDovecotDelivery(t, dvDir)), 0o644)
 	l.daemon(central, filepath.Join(dvDir, "out"), "dovecot", "-F", "-c", dvConf)
 	sock := filepath.Join(dvDir, "run", "lmtp")
 	if !testlib.WaitFor(10*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {

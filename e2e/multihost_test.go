@@ -418,13 +418,6 @@ func TestMultihost(t *testing.T) {
 	os.Chown(sinkHome, 65534, 65534)
 	fmt.Fprintf(&users, "sink@example.test::65534:65534::%s::userdb_mail=maildir:%s\n", sinkHome, mailbox)
 	os.WriteFile(filepath.Join(dvDir, "userdb"), []byte(users.String()), 0o644)
-	// The central delivery's duplicate test (docs/deployment.md): a copy
-	// whose Message-ID the mailbox already had is discarded.
-	dedup := filepath.Join(dvDir, "dedup.sieve")
-	os.WriteFile(dedup, []byte(mhDedupSieve), 0o644)
-	if out, err := exec.Command("sievec", dedup).CombinedOutput(); err != nil {
-		t.Fatalf("sievec: %v\n%s", err, out)
-	}
 	dvConf := filepath.Join(dvDir, "dovecot.conf")
 	os.WriteFile(dvConf, []byte(fmt.Sprintf(`base_dir = %[1]s/run
 state_dir = %[1]s/state
@@ -453,22 +446,7 @@ passdb {
   driver = passwd-file
   args = scheme=CRYPT username_format=%%u %[1]s/users
 }
-userdb {
-  driver = passwd-file
-  args = username_format=%%u %[1]s/userdb
-}
-service lmtp {
-  unix_listener lmtp {
-    mode = 0666
-  }
-}
-protocol lmtp {
-  mail_plugins = $mail_plugins sieve
-}
-plugin {
-  sieve_before = %[1]s/dedup.sieve
-}
-`, dvDir, l.prefix, mhCentral, mhNet)), 0o644)
+`, dvDir, l.prefix, mhCentral, mhNet)+mhDovecotDelivery(t, dvDir)), 0o644)
 	dovecotExited := l.daemon(central, filepath.Join(dvDir, "out"), "dovecot", "-F", "-c", dvConf)
 	// Central's Postfix hands example.test to Dovecot over LMTP, and keeps
 	// a copy of each message it takes (always_bcc, delivered by its own
@@ -998,6 +976,34 @@ var (
 	mhBody     = regexp.MustCompile(`(?m)^message ([0-9]+) attempt ([0-9]+)$`)
 	mhID       = regexp.MustCompile(`(?m)^Message-ID: (<mh-[0-9]+@clients\.test>)$`)
 )
+
+// mhDovecotDelivery is the delivering part of a test Dovecot's
+// configuration: users from dir/userdb, LMTP on dir/run/lmtp, and before
+// each delivery the guide's duplicate test, written and compiled here.
+func mhDovecotDelivery(t *testing.T, dir string) string {
+	t.Helper()
+	dedup := filepath.Join(dir, "dedup.sieve")
+	os.WriteFile(dedup, []byte(mhDedupSieve), 0o644)
+	if out, err := exec.Command("sievec", dedup).CombinedOutput(); err != nil {
+		t.Fatalf("sievec: %v\n%s", err, out)
+	}
+	return fmt.Sprintf(`userdb {
+  driver = passwd-file
+  args = username_format=%%u %[1]s/userdb
+}
+service lmtp {
+  unix_listener lmtp {
+    mode = 0666
+  }
+}
+protocol lmtp {
+  mail_plugins = $mail_plugins sieve
+}
+plugin {
+  sieve_before = %[1]s/dedup.sieve
+}
+`, dir)
+}
 
 // mhDedupSieve is the duplicate test of docs/deployment.md: Sieve's
 // duplicate extension (RFC 7352) remembers each Message-ID delivered to
